@@ -1,0 +1,193 @@
+"""The `opsbot` command line: serve, worker, socket, demo, db upgrade, config check, manifest."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from bot.config import ConfigError, check_org_file
+from bot.settings import MissingSetting, Settings
+
+log = logging.getLogger("opsbot")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _runtime(settings: Settings):
+    from bot.runtime import build_runtime
+
+    return build_runtime(settings)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = args.path or Settings().config_path
+    report = check_org_file(path)
+    for issue in report.issues:
+        print(issue, file=sys.stderr if issue.severity == "error" else sys.stdout)
+    if not report.ok:
+        return 1
+    print("ok")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.db import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    print(f"database at head ({_safe_url(settings.database_url)})")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the driver anyway
+        return "<database>"
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from bot.manifest import manifest_yaml
+
+    sys.stdout.write(manifest_yaml(Settings().public_url))
+    return 0
+
+
+def _start_workers(runtime) -> None:
+    runtime.outbox.start()
+    runtime.scheduler.start()
+
+
+def _stop_workers(runtime) -> None:
+    runtime.scheduler.stop()
+    runtime.outbox.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import build_bolt_app, build_http_app
+
+    settings = Settings()
+    settings.require("slack_bot_token", "slack_signing_secret")
+    runtime = _runtime(settings)
+    runtime.db.upgrade()
+    bolt = build_bolt_app(runtime)
+    asgi = build_http_app(runtime, bolt)
+    if not args.no_worker:
+        _start_workers(runtime)
+    try:
+        uvicorn.run(asgi, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    finally:
+        if not args.no_worker:
+            _stop_workers(runtime)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = Settings()
+    settings.require("slack_bot_token")
+    runtime = _runtime(settings)
+    runtime.db.upgrade()
+    _start_workers(runtime)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("worker running: scheduler and outbox")
+    stop.wait()
+    _stop_workers(runtime)
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_bolt_app
+
+    settings = Settings()
+    settings.require("slack_bot_token", "slack_app_token")
+    runtime = _runtime(settings)
+    runtime.db.upgrade()
+    bolt = build_bolt_app(runtime)
+    _start_workers(runtime)
+    try:
+        SocketModeHandler(bolt, settings.slack_app_token).start()
+    finally:
+        _stop_workers(runtime)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.story import run_demo
+
+    return run_demo(sys.stdout, color=args.color)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opsbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="HTTP mode (Events API, commands, interactivity)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run the scheduler and outbox in this process",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("worker", help="scheduler and outbox only").set_defaults(func=cmd_worker)
+    sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(
+        func=cmd_socket
+    )
+
+    demo = sub.add_parser("demo", help="offline walkthrough with a fake Slack and a sample org")
+    demo.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="colour the output (default: when writing to a terminal)",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_sub.add_parser("upgrade", help="upgrade the schema to the newest revision").set_defaults(
+        func=cmd_db_upgrade
+    )
+
+    config = sub.add_parser("config", help="org config")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    check = config_sub.add_parser("check", help="validate the org config file")
+    check.add_argument("path", nargs="?", help="config file (default: $OPSBOT_CONFIG)")
+    check.set_defaults(func=cmd_config_check)
+
+    sub.add_parser("manifest", help="print the Slack app manifest").set_defaults(func=cmd_manifest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("config", "manifest", "demo"):
+        _configure_logging()
+    try:
+        return int(args.func(args) or 0)
+    except MissingSetting as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"opsbot: the org config has errors:\n{exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

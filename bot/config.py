@@ -1,0 +1,606 @@
+"""The org config (`opsbot.yaml`): validated models, and errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from bot.durations import parse_duration
+from bot.errors import (
+    InvalidDuration,
+    UnknownPolicy,
+    UnknownQueue,
+    UnknownRotation,
+    UnknownTeam,
+)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_PERSON = re.compile(r"^(U|W)[A-Z0-9]{2,}$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+# ---- scalar types -------------------------------------------------------------------------
+
+
+def _duration(value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except InvalidDuration:
+        raise PydanticCustomError(
+            "duration", "'{value}' is not a duration (15m, 4h, 1d, 2w)", {"value": value}
+        ) from None
+
+
+def _weekday(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in WEEKDAYS:
+        return text
+    if text in _FULL_WEEKDAYS:
+        return WEEKDAYS[_FULL_WEEKDAYS.index(text)]
+    raise PydanticCustomError("weekday", "'{value}' is not a weekday", {"value": value})
+
+
+def _time_of_day(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):
+        # YAML 1.1 reads an unquoted 10:00 as the sexagesimal number 600.
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise PydanticCustomError(
+            "time_of_day", "'{value}' is not a time of day (HH:MM)", {"value": value}
+        )
+    return time(int(match[1]), int(match[2]))
+
+
+def _zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "zone",
+            "'{value}' is not a time zone (use an IANA name like Europe/London)",
+            {"value": value},
+        ) from None
+    return str(value)
+
+
+def _person(value: Any) -> str:
+    text = str(value).strip()
+    if not _PERSON.match(text):
+        raise PydanticCustomError(
+            "person",
+            "'{value}' is neither a Slack user id (U...) nor an e-mail address",
+            {"value": value},
+        )
+    return text
+
+
+def _channel(value: Any) -> str:
+    text = str(value).strip()
+    if not _CHANNEL.match(text):
+        raise PydanticCustomError(
+            "channel", "'{value}' is not a Slack channel id (C...)", {"value": value}
+        )
+    return text
+
+
+def _usergroup(value: Any) -> str:
+    text = str(value).strip()
+    if not _USERGROUP.match(text):
+        raise PydanticCustomError(
+            "usergroup", "'{value}' is not a Slack user group id (S...)", {"value": value}
+        )
+    return text
+
+
+def _local_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    try:
+        return datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise PydanticCustomError(
+            "local_datetime",
+            "'{value}' is not a local date and time (YYYY-MM-DD HH:MM)",
+            {"value": value},
+        ) from None
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), PlainSerializer(lambda d: d.total_seconds())
+]
+Weekday = Annotated[str, BeforeValidator(_weekday)]
+TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
+Zone = Annotated[str, BeforeValidator(_zone)]
+Person = Annotated[str, BeforeValidator(_person)]
+ChannelId = Annotated[str, BeforeValidator(_channel)]
+UsergroupId = Annotated[str, BeforeValidator(_usergroup)]
+LocalDateTime = Annotated[datetime, BeforeValidator(_local_datetime)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- sections -----------------------------------------------------------------------------
+
+
+class BusinessHours(_Model):
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    start: TimeOfDay = time(9, 0)
+    end: TimeOfDay = time(17, 0)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: time, info: Any) -> time:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise PydanticCustomError("hours", "end must be later than start", {})
+        return end
+
+
+class Team(_Model):
+    id: str
+    name: str
+    parent: str | None = None
+    channel: ChannelId | None = None
+    timezone: Zone | None = None
+    managers: list[Person] = Field(default_factory=list)
+    members: list[Person] = Field(default_factory=list)
+
+
+class Handoff(_Model):
+    weekday: Weekday
+    time: TimeOfDay
+
+
+class Rotation(_Model):
+    id: str
+    team: str
+    kind: Literal["oncall", "support"]
+    members: list[Person] = Field(min_length=1)
+    start: date
+    handoff: Handoff
+    length: Duration = timedelta(weeks=1)
+    secondary: str | None = None
+    usergroup: UsergroupId | None = None
+    reminders: list[Duration] = Field(default_factory=list)
+
+    @field_validator("length")
+    @classmethod
+    def _whole_days(cls, length: timedelta) -> timedelta:
+        if length <= timedelta(0) or length % timedelta(days=1):
+            raise PydanticCustomError(
+                "length", "a shift length is a whole number of days or weeks", {}
+            )
+        return length
+
+
+class EscalationStep(_Model):
+    notify: str
+    after: Duration = timedelta(0)
+
+    @field_validator("notify")
+    @classmethod
+    def _target(cls, notify: str) -> str:
+        kind, _, ref = notify.partition(":")
+        if kind not in ("rotation", "user") or not ref:
+            raise PydanticCustomError(
+                "target",
+                "'{value}' is not a target (rotation:<id> or user:<Slack id>)",
+                {"value": notify},
+            )
+        if kind == "user":
+            _person(ref)
+        return notify
+
+    @property
+    def target_kind(self) -> str:
+        return self.notify.partition(":")[0]
+
+    @property
+    def target_ref(self) -> str:
+        return self.notify.partition(":")[2]
+
+
+class EscalationPolicy(_Model):
+    id: str
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=10)
+
+
+class AlertRoute(_Model):
+    match: dict[str, str] = Field(min_length=1)
+    policy: str
+
+
+class Application(_Model):
+    id: str
+    name: str
+    tier: int = Field(ge=0, le=3)
+    owner_team: str
+
+
+class OfficeHours(_Model):
+    weekday: Weekday
+    time: TimeOfDay
+    length: Duration = timedelta(hours=1)
+
+
+class Queue(_Model):
+    id: str
+    team: str
+    channels: list[ChannelId] = Field(min_length=1)
+    triage_channel: ChannelId | None = None
+    t1: str
+    t2: str | None = None
+    critical_policy: str | None = None
+    office_hours: OfficeHours | None = None
+
+
+class SlaTarget(_Model):
+    first_response: Duration
+    resolution: Duration
+    business_hours: bool = True
+
+
+def _default_sla() -> dict[str, SlaTarget]:
+    return {
+        "critical": SlaTarget(
+            first_response=timedelta(minutes=15),
+            resolution=timedelta(hours=4),
+            business_hours=False,
+        ),
+        "high": SlaTarget(first_response=timedelta(hours=1), resolution=timedelta(days=1)),
+        "normal": SlaTarget(first_response=timedelta(hours=4), resolution=timedelta(days=3)),
+        "low": SlaTarget(first_response=timedelta(days=1), resolution=timedelta(weeks=2)),
+    }
+
+
+Severity = Literal["critical", "high", "normal", "low"]
+
+
+class Support(_Model):
+    queues: list[Queue] = Field(default_factory=list)
+    sla: dict[Severity, SlaTarget] = Field(default_factory=_default_sla)
+    experts_channel: ChannelId | None = None
+    experts: list[Person] = Field(default_factory=list)
+
+
+class Wins(_Model):
+    cadence: Duration = timedelta(weeks=2)
+    first_deadline: LocalDateTime
+    reminders: list[Duration] = Field(default_factory=list)
+    digest_channel: ChannelId | None = None
+    stakeholder_channel: ChannelId | None = None
+
+
+class NudgeBand(_Model):
+    until: Duration
+    every: Duration
+
+
+class PlatformMigrations(_Model):
+    announce_channels: list[ChannelId] = Field(default_factory=list)
+    info_only_beyond: Duration = timedelta(weeks=52)
+    nudge_cadence: list[NudgeBand] = Field(default_factory=list)
+    max_concurrent_per_team: int = Field(default=2, ge=1)
+
+
+class OrgConfig(_Model):
+    timezone: Zone = "UTC"
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    holidays: list[date] = Field(default_factory=list)
+    admins: list[Person] = Field(default_factory=list)
+    teams: list[Team] = Field(default_factory=list)
+    rotations: list[Rotation] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    alert_routes: list[AlertRoute] = Field(default_factory=list)
+    applications: list[Application] = Field(default_factory=list)
+    support: Support = Field(default_factory=Support)
+    wins: Wins | None = None
+    platform_migrations: PlatformMigrations = Field(default_factory=PlatformMigrations)
+
+    # -- lookups: one answer per question, raising the core's specific errors --------------
+
+    def team(self, team_id: str) -> Team:
+        for team in self.teams:
+            if team.id == team_id:
+                return team
+        raise UnknownTeam(team_id)
+
+    def rotation(self, rotation_id: str) -> Rotation:
+        for rotation in self.rotations:
+            if rotation.id == rotation_id:
+                return rotation
+        raise UnknownRotation(rotation_id)
+
+    def policy(self, policy_id: str) -> EscalationPolicy:
+        for policy in self.escalation_policies:
+            if policy.id == policy_id:
+                return policy
+        raise UnknownPolicy(policy_id)
+
+    def queue(self, queue_id: str) -> Queue:
+        for queue in self.support.queues:
+            if queue.id == queue_id:
+                return queue
+        raise UnknownQueue(queue_id)
+
+    def application(self, app_id: str) -> Application | None:
+        return next((a for a in self.applications if a.id == app_id), None)
+
+    def zone(self, team_id: str | None = None) -> ZoneInfo:
+        """The team's zone when it has one, else the org's."""
+        if team_id:
+            team = self.team(team_id)
+            if team.timezone:
+                return ZoneInfo(team.timezone)
+        return ZoneInfo(self.timezone)
+
+    def rotation_zone(self, rotation_id: str) -> ZoneInfo:
+        return self.zone(self.rotation(rotation_id).team)
+
+    def rotations_of_team(self, team_id: str) -> list[Rotation]:
+        return [r for r in self.rotations if r.team == team_id]
+
+    def team_of_person(self, person: str) -> list[Team]:
+        return [t for t in self.teams if person in t.members or person in t.managers]
+
+
+# ---- loading with line numbers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in a config file, located by its path of keys and indexes."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    severity: Literal["error", "warning"] = "error"
+    line: int | None = None
+    filename: str = "opsbot.yaml"
+
+    @property
+    def field(self) -> str:
+        text = ""
+        for part in self.loc:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        return text
+
+    def __str__(self) -> str:
+        where = f"{self.filename}:{self.line}" if self.line else self.filename
+        prefix = "warning: " if self.severity == "warning" else ""
+        field_text = f" {self.field}:" if self.loc else ""
+        return f"{where}{field_text} {prefix}{self.message}"
+
+
+@dataclass
+class ConfigReport:
+    org: OrgConfig | None
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[ConfigIssue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ConfigIssue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return self.org is not None and not self.errors
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def _line_map(node: yaml.Node | None, path: tuple = (), out: dict | None = None) -> dict:
+    """Map every key path in a composed YAML tree to the 1-based line it starts on."""
+    out = {} if out is None else out
+    if node is None:
+        return out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = (*path, key_node.value)
+            out[key_path] = key_node.start_mark.line + 1
+            _line_map(value_node, key_path, out)
+            out[key_path] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, index), out)
+    return out
+
+
+def _line_for(lines: dict, loc: tuple) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # Pydantic adds validator names (e.g. 'function-before[...]') to some locations.
+    return tuple(p for p in loc if not (isinstance(p, str) and "[" in p and "]" in p))
+
+
+def _pydantic_issues(error: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for item in error.errors():
+        loc = _clean_loc(item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        elif item["type"] == "missing":
+            message = "is required"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        elif item["type"] == "literal_error":
+            message = (
+                f"'{item.get('input')}' is not one of: {message.split('Input should be ')[-1]}"
+            )
+        issues.append(ConfigIssue(loc, message))
+    return issues
+
+
+# Extra semantic checks (cross references, sustainability rules) register here; each returns
+# the issues it finds in a structurally valid config.
+OrgCheck = Callable[[OrgConfig], Iterable[ConfigIssue]]
+ORG_CHECKS: list[OrgCheck] = []
+
+
+def org_check(fn: OrgCheck) -> OrgCheck:
+    ORG_CHECKS.append(fn)
+    return fn
+
+
+def check_org_text(text: str, filename: str = "opsbot.yaml") -> ConfigReport:
+    """Validate config text; every issue carries the file name and the line it points at."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        return ConfigReport(
+            None, [ConfigIssue((), f"not valid YAML: {problem}", line=line, filename=filename)]
+        )
+    lines = _line_map(root)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return ConfigReport(
+            None, [ConfigIssue((), "the top level must be a mapping", line=1, filename=filename)]
+        )
+    try:
+        org = OrgConfig.model_validate(data)
+    except ValidationError as exc:
+        issues = _pydantic_issues(exc)
+        org = None
+    else:
+        issues = [issue for check in ORG_CHECKS for issue in check(org)]
+    located = [
+        ConfigIssue(i.loc, i.message, i.severity, _line_for(lines, i.loc), filename) for i in issues
+    ]
+    return ConfigReport(org, located)
+
+
+def check_org_file(path: str | Path) -> ConfigReport:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return ConfigReport(
+            None, [ConfigIssue((), f"cannot read: {exc.strerror}", filename=str(path))]
+        )
+    return check_org_text(text, str(path))
+
+
+def parse_org(text: str, filename: str = "opsbot.yaml") -> OrgConfig:
+    """Parse and validate config text, raising ConfigError on any error (warnings pass)."""
+    report = check_org_text(text, filename)
+    if not report.ok:
+        raise ConfigError(report.errors)
+    assert report.org is not None
+    return report.org
+
+
+def load_org(path: str | Path) -> OrgConfig:
+    report = check_org_file(path)
+    if not report.ok:
+        raise ConfigError(report.errors)
+    assert report.org is not None
+    return report.org
+
+
+# ---- cross references ---------------------------------------------------------------------
+
+
+@org_check
+def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
+    teams = {t.id for t in org.teams}
+    rotations = {r.id for r in org.rotations}
+    policies = {p.id for p in org.escalation_policies}
+
+    def unique(items: list, section: tuple) -> Iterable[ConfigIssue]:
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.id in seen:
+                yield ConfigIssue((*section, index, "id"), f"'{item.id}' is defined twice")
+            seen.add(item.id)
+
+    yield from unique(org.teams, ("teams",))
+    yield from unique(org.rotations, ("rotations",))
+    yield from unique(org.escalation_policies, ("escalation_policies",))
+    yield from unique(org.applications, ("applications",))
+    yield from unique(org.support.queues, ("support", "queues"))
+
+    for i, team in enumerate(org.teams):
+        if team.parent is not None and team.parent not in teams:
+            yield ConfigIssue(("teams", i, "parent"), f"unknown team '{team.parent}'")
+        if team.parent == team.id:
+            yield ConfigIssue(("teams", i, "parent"), "a team cannot be its own parent")
+    for i, rotation in enumerate(org.rotations):
+        if rotation.team not in teams:
+            yield ConfigIssue(("rotations", i, "team"), f"unknown team '{rotation.team}'")
+        if rotation.secondary is not None:
+            if rotation.secondary not in rotations:
+                yield ConfigIssue(
+                    ("rotations", i, "secondary"), f"unknown rotation '{rotation.secondary}'"
+                )
+            elif rotation.secondary == rotation.id:
+                yield ConfigIssue(
+                    ("rotations", i, "secondary"), "a rotation cannot be its own secondary"
+                )
+    for i, policy in enumerate(org.escalation_policies):
+        for j, step in enumerate(policy.steps):
+            if step.target_kind == "rotation" and step.target_ref not in rotations:
+                yield ConfigIssue(
+                    ("escalation_policies", i, "steps", j, "notify"),
+                    f"unknown rotation '{step.target_ref}'",
+                )
+    for i, route in enumerate(org.alert_routes):
+        if route.policy not in policies:
+            yield ConfigIssue(("alert_routes", i, "policy"), f"unknown policy '{route.policy}'")
+    for i, app in enumerate(org.applications):
+        if app.owner_team not in teams:
+            yield ConfigIssue(("applications", i, "owner_team"), f"unknown team '{app.owner_team}'")
+    for i, queue in enumerate(org.support.queues):
+        loc = ("support", "queues", i)
+        if queue.team not in teams:
+            yield ConfigIssue((*loc, "team"), f"unknown team '{queue.team}'")
+        for key in ("t1", "t2"):
+            ref = getattr(queue, key)
+            if ref is not None and ref not in rotations:
+                yield ConfigIssue((*loc, key), f"unknown rotation '{ref}'")
+        if queue.critical_policy is not None and queue.critical_policy not in policies:
+            yield ConfigIssue(
+                (*loc, "critical_policy"), f"unknown policy '{queue.critical_policy}'"
+            )

@@ -1,0 +1,451 @@
+"""A fake Slack Web API on loopback: records every call and answers the way Slack does.
+
+The demo uses it so opsbot runs with no network; the tests use it (through tests/harness.py)
+to see exactly what the bot sent, and to make Slack fail on purpose (429, 500, ok:false).
+Response shapes follow Slack's published Web API spec (checked by tests/test_fake_slack.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+TEAM_ID = "T0OPSBOT01"
+BOT_USER_ID = "U0OPSBOT01"
+BOT_ID = "B0OPSBOT01"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+    response: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+
+
+@dataclass
+class Failure:
+    method: str
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    times: int = 1
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None = None
+    user: str = BOT_USER_ID
+    updates: int = 0
+    ephemeral_to: str | None = None
+
+
+class FakeSlack:
+    """Start with `start()`; point SLACK_API_URL (or a WebClient's base_url) at `api_url`."""
+
+    def __init__(self, users: dict[str, dict[str, Any]] | None = None) -> None:
+        self.calls: list[Call] = []
+        self.responses: list[Call] = []  # posts to response_url
+        self.messages: list[Message] = []
+        self.usergroups: dict[str, list[str]] = {}
+        self.topics: dict[str, str] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = dict(users or {})
+        self._failures: list[Failure] = []
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._base_ts = int(time.time())
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "FakeSlack is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    def response_url(self, name: str = "r") -> str:
+        return f"{self.base_url}/response/{name}-{next(self._ids)}"
+
+    # -- test controls --------------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` calls of `method` fail: HTTP status, Slack error, or both."""
+        if status == 200 and error is None:
+            error = "internal_error"
+        with self._lock:
+            self._failures.append(Failure(method, status, error, retry_after, times))
+
+    def add_user(
+        self, user_id: str, name: str, email: str | None = None, tz: str = "America/New_York"
+    ) -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "name": name,
+            "real_name": name,
+            "email": email,
+            "tz": tz,
+        }
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.responses.clear()
+
+    def posts(self, channel: str | None = None) -> list[Message]:
+        """Messages as they stand now (after any updates), optionally in one channel or DM."""
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if channel is None or m.channel == self._dm(channel) or m.channel == channel
+            ]
+
+    def dms(self, user_id: str) -> list[Message]:
+        return self.posts(self._dm(user_id))
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        with self._lock:
+            for m in self.messages:
+                if m.channel == channel and m.ts == ts:
+                    return m
+        return None
+
+    # -- the HTTP side --------------------------------------------------------------------------
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length).decode("utf-8") if length else ""
+        url = urlparse(request.path)
+        content_type = request.headers.get("Content-Type", "")
+        if "json" in content_type:
+            args = json.loads(raw or "{}")
+        else:
+            args = {k: v[0] for k, v in parse_qs(raw).items()}
+            args.update({k: v[0] for k, v in parse_qs(url.query).items()})
+            for key in ("blocks", "view", "attachments"):
+                if isinstance(args.get(key), str):
+                    with contextlib.suppress(ValueError):
+                        args[key] = json.loads(args[key])
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if url.path.startswith("/response/"):
+            with self._lock:
+                self.responses.append(Call(url.path, args, headers, {"ok": True}))
+            self._reply(request, 200, {"ok": True})
+            return
+        method = url.path.rsplit("/", 1)[-1]
+        status, body, extra_headers = self._answer(method, args, headers)
+        with self._lock:
+            self.calls.append(Call(method, args, headers, body, status))
+        self._reply(request, status, body, extra_headers)
+
+    @staticmethod
+    def _reply(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(body).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json; charset=utf-8")
+        request.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _answer(
+        self, method: str, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            for failure in self._failures:
+                if failure.method == method and failure.times > 0:
+                    failure.times -= 1
+                    extra = {}
+                    if failure.retry_after is not None:
+                        extra["Retry-After"] = str(failure.retry_after)
+                    if failure.status == 429:
+                        return 429, {"ok": False, "error": "ratelimited"}, extra
+                    return (
+                        failure.status,
+                        {"ok": False, "error": failure.error or "fatal_error"},
+                        extra,
+                    )
+        if not headers.get("authorization", "").startswith("Bearer ") and method not in (
+            "api.test",
+            "oauth.v2.access",
+        ):
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        with self._lock:
+            return 200, handler(args), {}
+
+    # -- helpers for answers --------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"{self._base_ts + next(self._ts)}.{next(self._ids):06d}"
+
+    @staticmethod
+    def _dm(channel: str) -> str:
+        return "D" + channel[1:] if channel[:1] in ("U", "W") else channel
+
+    def _message_json(self, m: Message) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "message",
+            "user": m.user,
+            "bot_id": BOT_ID,
+            "text": m.text,
+            "ts": m.ts,
+            "team": TEAM_ID,
+        }
+        if m.blocks is not None:
+            out["blocks"] = m.blocks
+        if m.thread_ts:
+            out["thread_ts"] = m.thread_ts
+        return out
+
+    def _view(self, view: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        if isinstance(view, str):
+            view = json.loads(view)
+        view_id = (extra or {}).get("id") or f"V{next(self._ids):09d}"
+        result = {
+            **view,
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "hash": f"{next(self._ids)}.abc",
+            "app_id": "A0OPSBOT01",
+            "bot_id": BOT_ID,
+            "state": {"values": {}},
+        }
+        self.views[view_id] = result
+        return result
+
+    # -- the methods opsbot uses ----------------------------------------------------------------
+
+    def _m_api_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "args": args}
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://opsbot-demo.slack.com/",
+            "team": "Demo Org",
+            "user": "opsbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
+            return {"ok": False, "error": "no_text"}
+        m = Message(
+            self._dm(channel),
+            self._next_ts(),
+            args.get("text", ""),
+            args.get("blocks"),
+            args.get("thread_ts"),
+        )
+        self.messages.append(m)
+        return {"ok": True, "channel": m.channel, "ts": m.ts, "message": self._message_json(m)}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "channel_not_found"}
+        m = Message(
+            self._dm(args["channel"]),
+            self._next_ts(),
+            args.get("text", ""),
+            args.get("blocks"),
+            args.get("thread_ts"),
+            ephemeral_to=args["user"],
+        )
+        self.messages.append(m)
+        return {"ok": True, "message_ts": m.ts}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        m = self.message(self._dm(args.get("channel", "")), args.get("ts", ""))
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        m.text = args.get("text", m.text)
+        if "blocks" in args:
+            m.blocks = args["blocks"]
+        m.updates += 1
+        return {
+            "ok": True,
+            "channel": m.channel,
+            "ts": m.ts,
+            "text": m.text,
+            "message": self._message_json(m),
+        }
+
+    def _m_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        m = self.message(self._dm(args.get("channel", "")), args.get("ts", ""))
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages.remove(m)
+        return {"ok": True, "channel": m.channel, "ts": m.ts}
+
+    def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel", ""), str(args.get("message_ts", ""))
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://opsbot-demo.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users", "")).split(",")
+        return {"ok": True, "channel": {"id": self._dm(users[0])}}
+
+    def _m_conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel", "")
+        self.topics[channel] = args.get("topic", "")
+        return {"ok": True, "channel": {"id": channel, "topic": {"value": self.topics[channel]}}}
+
+    def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel", "")
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "topic": {"value": self.topics.get(channel, "")},
+            },
+        }
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": self._user_json(user)}
+
+    def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).lower()
+        for user in self.users.values():
+            if (user.get("email") or "").lower() == email:
+                return {"ok": True, "user": self._user_json(user)}
+        return {"ok": False, "error": "users_not_found"}
+
+    @staticmethod
+    def _user_json(user: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": user["id"],
+            "team_id": TEAM_ID,
+            "name": user["name"],
+            "real_name": user.get("real_name", user["name"]),
+            "tz": user.get("tz"),
+            "deleted": False,
+            "is_bot": False,
+            "profile": {
+                "email": user.get("email"),
+                "real_name": user.get("real_name"),
+                "display_name": user["name"],
+            },
+        }
+
+    def _m_usergroups_users_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = args.get("usergroup", "")
+        users = args.get("users", "")
+        members = users if isinstance(users, list) else [u for u in users.split(",") if u]
+        self.usergroups[group] = members
+        return {
+            "ok": True,
+            "usergroup": {
+                "id": group,
+                "team_id": TEAM_ID,
+                "users": members,
+                "user_count": len(members),
+            },
+        }
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "users": self.usergroups.get(args.get("usergroup", ""), [])}
+
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        return {"ok": True, "view": self._view(args.get("view", {}))}
+
+    def _m_views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._m_views_open(args)
+
+    def _m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id") or "V-unknown"
+        return {"ok": True, "view": self._view(args.get("view", {}), {"id": view_id})}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args.get("user_id", "")
+        view = self._view(args.get("view", {}))
+        self.home_views[user] = view
+        return {"ok": True, "view": view}
+
+    def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    def _m_team_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "team": {"id": TEAM_ID, "name": "Demo Org", "domain": "opsbot-demo"}}

@@ -1,0 +1,56 @@
+"""People: config may name a person by Slack id or e-mail; this resolves e-mails to Slack ids once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Field, SQLModel
+
+from bot.clock import Clock
+from bot.db import Database, UTCDateTime
+
+log = logging.getLogger(__name__)
+
+
+class Person(SQLModel, table=True):
+    """The Slack id an e-mail address resolved to, cached so lookups happen once."""
+
+    __tablename__ = "people"
+
+    email: str = Field(primary_key=True, max_length=255)
+    user_id: str = Field(max_length=32, index=True)
+    resolved_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Directory:
+    def __init__(self, db: Database, client: WebClient, clock: Clock) -> None:
+        self.db = db
+        self.client = client
+        self.clock = clock
+
+    def user_id(self, ref: str) -> str:
+        """The Slack id for a config reference; an unresolvable e-mail is returned unchanged."""
+        if "@" not in ref:
+            return ref
+        email = ref.lower()
+        with self.db.session() as session:
+            cached = session.get(Person, email)
+            if cached is not None:
+                return cached.user_id
+        try:
+            response = self.client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            log.warning("cannot resolve %s: %s", email, exc.response.get("error"))
+            return ref
+        user_id = response["user"]["id"]
+        with self.db.session() as session:
+            if session.get(Person, email) is None:
+                session.add(Person(email=email, user_id=user_id, resolved_at=self.clock.now()))
+        return user_id
+
+    def same_person(self, ref: str, user_id: str) -> bool:
+        """Whether a config reference (id or e-mail) names this Slack user."""
+        return ref == user_id or self.user_id(ref) == user_id

@@ -1,0 +1,35 @@
+"""Process settings from the environment (and an optional .env file), as DESIGN.md lists them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite:///opsbot.db", alias="DATABASE_URL")
+    config_path: str = Field(default="opsbot.yaml", alias="OPSBOT_CONFIG")
+    alert_token: str | None = Field(default=None, alias="OPSBOT_ALERT_TOKEN")
+    public_url: str | None = Field(default=None, alias="OPSBOT_PUBLIC_URL")
+
+    def require(self, *names: str) -> None:
+        """Fail early with the variable's name when a command needs a setting that is missing."""
+        missing = []
+        for name in names:
+            field = type(self).model_fields[name]
+            if not getattr(self, name):
+                missing.append(field.alias or name)
+        if missing:
+            raise MissingSetting(missing)
+
+
+class MissingSetting(Exception):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("missing environment variable(s): " + ", ".join(names))
+        self.names = names
