@@ -1,0 +1,16 @@
+"""The Alembic revisions build exactly the schema the models describe."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import bot.models  # noqa: F401
+
+
+def test_migrations_match_models(db):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        diff = compare_metadata(context, SQLModel.metadata)
+    assert diff == [], f"models and migrations differ; write a revision: {diff}"
