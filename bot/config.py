@@ -438,6 +438,29 @@ def _line_map(node: yaml.Node | None, path: tuple = (), out: dict | None = None)
     return out
 
 
+def _duplicate_keys(node: yaml.Node | None, path: tuple = ()) -> list[ConfigIssue]:
+    """Keys written twice in one mapping: PyYAML keeps the last silently, hiding the first."""
+    issues: list[ConfigIssue] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key_path = (*path, key_node.value)
+            if key_node.value in seen:
+                issues.append(
+                    ConfigIssue(
+                        key_path,
+                        f"key '{key_node.value}' is given twice",
+                        line=key_node.start_mark.line + 1,
+                    )
+                )
+            seen.add(key_node.value)
+            issues += _duplicate_keys(value_node, key_path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            issues += _duplicate_keys(item, (*path, index))
+    return issues
+
+
 def _line_for(lines: dict, loc: tuple) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
@@ -493,6 +516,9 @@ def check_org_text(text: str, filename: str = "opsbot.yaml") -> ConfigReport:
             None, [ConfigIssue((), f"not valid YAML: {problem}", line=line, filename=filename)]
         )
     lines = _line_map(root)
+    duplicates = [
+        ConfigIssue(i.loc, i.message, line=i.line, filename=filename) for i in _duplicate_keys(root)
+    ]
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -509,7 +535,7 @@ def check_org_text(text: str, filename: str = "opsbot.yaml") -> ConfigReport:
     located = [
         ConfigIssue(i.loc, i.message, i.severity, _line_for(lines, i.loc), filename) for i in issues
     ]
-    return ConfigReport(org, located)
+    return ConfigReport(org, duplicates + located)
 
 
 def check_org_file(path: str | Path) -> ConfigReport:
