@@ -2,7 +2,21 @@
 
 from bot.directory import Person
 from bot.inbox import InboxEvent
+from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
 from bot.outbox import OutboxMessage
 from bot.scheduler import JobRun, Timer
+from bot.support.models import Ticket, TicketEvent
 
-__all__ = ["InboxEvent", "JobRun", "OutboxMessage", "Person", "Timer"]
+__all__ = [
+    "HandoffNote",
+    "InboxEvent",
+    "JobRun",
+    "OutboxMessage",
+    "Override",
+    "Person",
+    "RosterRecord",
+    "SwapRequest",
+    "Ticket",
+    "TicketEvent",
+    "Timer",
+]

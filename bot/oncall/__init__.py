@@ -1,0 +1,1 @@
+"""On-call rotations: who is on call, overrides and swaps, handoffs, reminders and calendars."""
