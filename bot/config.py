@@ -630,3 +630,7 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
             yield ConfigIssue(
                 (*loc, "critical_policy"), f"unknown policy '{queue.critical_policy}'"
             )
+
+
+# Capability checks register themselves with @org_check when imported.
+import bot.oncall.rules  # noqa: E402, F401

@@ -1,0 +1,55 @@
+"""Config checks for rotations: a sane first handoff, and an on-call load people can sustain.
+
+The numbers come from "Operating Platforms" (Platform Engineering, ch. 6): nobody should be on
+call more than one week out of four, and ideally not more than one out of every six to eight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+
+from bot.config import ConfigIssue, OrgConfig, org_check
+from bot.oncall.schedule import start_weekday_mismatch
+
+HARD_LIMIT = Fraction(1, 4)  # more than this is an error
+SOFT_LIMIT = Fraction(1, 6)  # more than this is a warning
+
+
+def _share_text(share: Fraction) -> str:
+    weeks = "1 week" if share.numerator == 1 else f"{share.numerator} weeks"
+    return f"{weeks} in {share.denominator} ({float(share):.0%} of the time)"
+
+
+@org_check
+def check_rotations(org: OrgConfig) -> Iterable[ConfigIssue]:
+    for index, rotation in enumerate(org.rotations):
+        loc = ("rotations", index)
+        mismatch = start_weekday_mismatch(rotation)
+        if mismatch is not None:
+            yield ConfigIssue((*loc, "start"), mismatch)
+        if rotation.reminders and max(rotation.reminders) >= rotation.length * 2:
+            yield ConfigIssue(
+                (*loc, "reminders"),
+                "a reminder earlier than two shifts ahead would name a shift that may still change",
+                "warning",
+            )
+        if rotation.kind != "oncall":
+            continue
+        counts: dict[str, int] = {}
+        for member in rotation.members:
+            counts[member] = counts.get(member, 0) + 1
+        worst, person = max((count, member) for member, count in counts.items())
+        share = Fraction(worst, len(rotation.members))
+        if share > HARD_LIMIT:
+            yield ConfigIssue(
+                (*loc, "members"),
+                f"puts {person} on call {_share_text(share)}; nobody should be on call more "
+                "than 1 week in 4 (add people to the rotation)",
+            )
+        elif share > SOFT_LIMIT:
+            yield ConfigIssue(
+                (*loc, "members"),
+                f"puts {person} on call {_share_text(share)}; aim for at most 1 week in 6",
+                "warning",
+            )
