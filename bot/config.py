@@ -228,6 +228,9 @@ class EscalationPolicy(_Model):
     id: str
     steps: list[EscalationStep] = Field(min_length=1)
     repeat: int = Field(default=0, ge=0, le=10)
+    # How long the last step has to acknowledge before the chain repeats (default: as long as
+    # the step before it had, or 15m for a one-step policy).
+    repeat_after: Duration | None = None
 
 
 class AlertRoute(_Model):
@@ -319,6 +322,8 @@ class OrgConfig(_Model):
     alert_routes: list[AlertRoute] = Field(default_factory=list)
     applications: list[Application] = Field(default_factory=list)
     support: Support = Field(default_factory=Support)
+    # The policy for alerts no route matches; without it such alerts are refused (HTTP 422).
+    alert_default_policy: str | None = None
     wins: Wins | None = None
     platform_migrations: PlatformMigrations = Field(default_factory=PlatformMigrations)
 
@@ -617,6 +622,18 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
             yield ConfigIssue(("alert_routes", i, "policy"), f"unknown policy '{route.policy}'")
     for i, app in enumerate(org.applications):
         if app.owner_team not in teams:
+    if org.alert_default_policy is not None and org.alert_default_policy not in policies:
+        yield ConfigIssue(
+            ("alert_default_policy",), f"unknown policy '{org.alert_default_policy}'"
+        )
+    for i, policy in enumerate(org.escalation_policies):
+        for j in range(1, len(policy.steps)):
+            if policy.steps[j].after < policy.steps[j - 1].after:
+                yield ConfigIssue(
+                    ("escalation_policies", i, "steps", j, "after"),
+                    "steps fire in order: 'after' counts from the page, so it cannot be "
+                    "earlier than the step before",
+                )
             yield ConfigIssue(("applications", i, "owner_team"), f"unknown team '{app.owner_team}'")
     for i, queue in enumerate(org.support.queues):
         loc = ("support", "queues", i)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from bot.clock import Clock
 from bot.db import Database, UTCDateTime
@@ -31,24 +31,32 @@ class Directory:
         self.client = client
         self.clock = clock
 
-    def user_id(self, ref: str) -> str:
-        """The Slack id for a config reference; an unresolvable e-mail is returned unchanged."""
+    def user_id(self, ref: str, session: Session | None = None) -> str:
+        """The Slack id for a config reference; an unresolvable e-mail is returned unchanged.
+
+        Pass the caller's `session` when inside a unit of work that already writes: a second
+        session would wait on the first's write lock (SQLite) to cache the answer.
+        """
         if "@" not in ref:
             return ref
         email = ref.lower()
-        with self.db.session() as session:
-            cached = session.get(Person, email)
-            if cached is not None:
-                return cached.user_id
+        if session is not None:
+            return self._resolve(session, email, ref)
+        with self.db.session() as own:
+            return self._resolve(own, email, ref)
+
+    def _resolve(self, session: Session, email: str, ref: str) -> str:
+        cached = session.get(Person, email)
+        if cached is not None:
+            return cached.user_id
         try:
             response = self.client.users_lookupByEmail(email=email)
         except SlackApiError as exc:
             log.warning("cannot resolve %s: %s", email, exc.response.get("error"))
             return ref
         user_id = response["user"]["id"]
-        with self.db.session() as session:
-            if session.get(Person, email) is None:
-                session.add(Person(email=email, user_id=user_id, resolved_at=self.clock.now()))
+        session.add(Person(email=email, user_id=user_id, resolved_at=self.clock.now()))
+        session.flush()
         return user_id
 
     def same_person(self, ref: str, user_id: str) -> bool:

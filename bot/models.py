@@ -4,6 +4,7 @@ from bot.directory import Person
 from bot.inbox import InboxEvent
 from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
 from bot.outbox import OutboxMessage
+from bot.paging.models import Page, PageEvent
 from bot.scheduler import JobRun, Timer
 from bot.support.models import Ticket, TicketEvent
 
@@ -13,6 +14,8 @@ __all__ = [
     "JobRun",
     "OutboxMessage",
     "Override",
+    "Page",
+    "PageEvent",
     "Person",
     "RosterRecord",
     "SwapRequest",

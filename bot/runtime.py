@@ -47,7 +47,10 @@ def make_slack_client(settings: Settings) -> WebClient:
 
 # Each capability wires its scheduled jobs and timer handlers into the runtime here, in one place.
 def _capability_installers() -> list[Callable[[Runtime], None]]:
+    from bot.paging.service import install as install_paging
+
     installers: list[Callable[[Runtime], None]] = []
+    installers.append(install_paging)
     return installers
 
 

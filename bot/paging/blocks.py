@@ -1,0 +1,190 @@
+"""Block Kit for a page's Slack message (the same in the team channel and in every DM)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import mrkdwn
+from bot.paging.escalation import ACKNOWLEDGED, RESOLVED, TRIGGERED, PolicySnapshot
+from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
+from bot.paging.runbooks import Runbook
+
+TIMELINE_LINES = 8
+_STATUS_ICON = {
+    TRIGGERED: ":rotating_light:",
+    ACKNOWLEDGED: ":eyes:",
+    RESOLVED: ":white_check_mark:",
+}
+
+
+def person(ref: str | None) -> str:
+    """A mention for a Slack id; anything else (an unresolved e-mail, a source) as plain text."""
+    if not ref:
+        return "nobody"
+    if ref[:1] in ("U", "W") and ref.isalnum():
+        return mrkdwn.user(ref)
+    return mrkdwn.escape(ref)
+
+
+def local(instant: datetime, zone: ZoneInfo, with_day: bool = True) -> str:
+    fmt = "%a %d %b %H:%M %Z" if with_day else "%H:%M"
+    return instant.astimezone(zone).strftime(fmt)
+
+
+def page_text(page: Page) -> str:
+    """The notification text (what a phone's lock screen shows); user text escaped."""
+    return f"Page #{page.id} ({page.status}): {mrkdwn.escape(page.summary)}"
+
+
+def status_line(page: Page, zone: ZoneInfo) -> str:
+    icon = _STATUS_ICON.get(page.status, "")
+    if page.status == ACKNOWLEDGED and page.acknowledged_at is not None:
+        return (
+            f"{icon} *Acknowledged* by {person(page.acknowledged_by)} "
+            f"at {local(page.acknowledged_at, zone, with_day=False)}"
+        )
+    if page.status == RESOLVED and page.resolved_at is not None:
+        return (
+            f"{icon} *Resolved* by {person(page.resolved_by)} "
+            f"at {local(page.resolved_at, zone, with_day=False)}"
+        )
+    return f"{icon} *Triggered*, waiting for an acknowledgement"
+
+
+def page_blocks(
+    page: Page,
+    events: list[PageEvent],
+    zone: ZoneInfo,
+    runbook: Runbook | None = None,
+) -> list[dict[str, Any]]:
+    policy = PolicySnapshot.from_json(page.policy)
+    title = f"Page #{page.id}: {page.summary}"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": title[:150], "emoji": True},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(page, zone)}},
+    ]
+    opened = local(page.opened_at, zone) + (" (off-hours)" if page.off_hours else "")
+    source = mrkdwn.escape(page.source)
+    if page.repeat_count > 1:
+        source += (
+            f" · ×{page.repeat_count} alerts, last at {local(page.last_alert_at, zone, False)}"
+        )
+    fields = [
+        f"*Opened*\n{opened}",
+        f"*Source*\n{source}",
+        f"*Policy*\n{mrkdwn.escape(policy.id)} · {_step_text(page, policy)}",
+        f"*On call when it opened*\n{person(page.primary_user)}",
+    ]
+    if page.requested_by:
+        fields.append(f"*Paged by*\n{person(page.requested_by)}")
+    if page.classification:
+        fields.append(
+            f"*Classified*\n{CLASSIFICATIONS.get(page.classification, page.classification)}"
+        )
+    blocks.append(
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]}
+    )
+    if page.business_impact or page.why_page:
+        text = ""
+        if page.business_impact:
+            text += f"*Business impact*\n{mrkdwn.quote(page.business_impact[:1200])}\n"
+        if page.why_page:
+            text += f"*Why paging helps*\n{mrkdwn.quote(page.why_page[:1200])}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text.strip()}})
+    if page.details:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": mrkdwn.quote(page.details[:1500])},
+            }
+        )
+    links = _links(page, runbook)
+    if links:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": links}})
+    if page.labels:
+        shown = [f"`{mrkdwn.escape(k)}={mrkdwn.escape(v)}`" for k, v in sorted(page.labels.items())]
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " ".join(shown)[:1900]}]}
+        )
+    if events:
+        lines = [_event_line(e, zone) for e in events[-TIMELINE_LINES:]]
+        if len(events) > TIMELINE_LINES:
+            lines.insert(0, f"_… {len(events) - TIMELINE_LINES} earlier entries_")
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": ("*Timeline*\n" + "\n".join(lines))[:2900]},
+            }
+        )
+    actions = _actions(page, runbook)
+    if actions:
+        blocks.append({"type": "actions", "block_id": f"page:{page.id}", "elements": actions})
+    return blocks
+
+
+def _step_text(page: Page, policy: PolicySnapshot) -> str:
+    if page.position < 0:
+        return "first step pending"
+    steps = len(policy.steps)
+    cycle, step = divmod(page.position, steps)
+    text = f"step {step + 1} of {steps}"
+    if policy.repeat:
+        text += f", pass {cycle + 1} of {policy.repeat + 1}"
+    return text
+
+
+def _links(page: Page, runbook: Runbook | None) -> str:
+    parts = []
+    if page.runbook_url:
+        parts.append(":book: " + mrkdwn.link(page.runbook_url, "Runbook"))
+    elif runbook is not None:
+        title = runbook.title
+        parts.append(
+            ":book: "
+            + (
+                mrkdwn.link(runbook.url, title)
+                if runbook.url
+                else f"Runbook: *{mrkdwn.escape(title)}*"
+            )
+        )
+    if page.link_url:
+        parts.append(mrkdwn.link(page.link_url, "Alert source"))
+    return " · ".join(parts)
+
+
+def _event_line(event: PageEvent, zone: ZoneInfo) -> str:
+    who = f" by {person(event.actor)}" if event.actor else ""
+    detail = f": {mrkdwn.escape(event.detail)}" if event.detail else ""
+    return f"• {local(event.at, zone, with_day=False)} {event.kind.replace('_', ' ')}{who}{detail}"
+
+
+def _button(text: str, action_id: str, page: Page, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": str(page.id),
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _actions(page: Page, runbook: Runbook | None) -> list[dict[str, Any]]:
+    elements = []
+    if page.status == TRIGGERED:
+        elements.append(_button("Acknowledge", "page.acknowledge", page, "primary"))
+    if page.status in (TRIGGERED, ACKNOWLEDGED):
+        if page.position + 1 < page.steps_total:
+            elements.append(_button("Escalate", "page.escalate", page))
+        elements.append(_button("Resolve", "page.resolve", page, "danger"))
+    elif page.status == RESOLVED and not page.classification:
+        elements.append(_button("Classify", "page.classify", page))
+    if runbook is not None and runbook.body and not page.runbook_url:
+        elements.append(_button("Read the runbook", "page.runbook", page))
+    return elements

@@ -1,0 +1,577 @@
+"""Paging: open pages (by hand, from alerts, for critical support requests), escalate them along
+their policy, and acknowledge, resolve and classify them.
+
+Every change to a page is a compare-and-set UPDATE on its status (or position) issued before the
+page is read, so concurrent presses and replicas serialise on the row and end in one defined
+state: an acknowledgement racing a resolve ends resolved, with the loser told why. Escalation
+steps are database timers, so a restart never loses one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot import outbox
+from bot.business_hours import is_business_hours
+from bot.config import OrgConfig
+from bot.durations import format_duration
+from bot.errors import Conflict, InvalidInput, NotFound
+from bot.paging.alerts import FIRING, Alert, route
+from bot.paging.blocks import local, page_blocks, page_text, person
+from bot.paging.escalation import (
+    ACKNOWLEDGE,
+    ACKNOWLEDGED,
+    ESCALATE,
+    OPEN_STATUSES,
+    RESOLVE,
+    RESOLVED,
+    TRIGGERED,
+    PolicySnapshot,
+    allowed_from,
+    refusal,
+    resolve_policy,
+)
+from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
+from bot.paging.runbooks import RunbookIndex, runbooks_dir
+from bot.scheduler import Timer, cancel_timers, set_timer
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ESCALATION_TIMER = "page.escalate"
+RUNBOOKS = "paging.runbooks"
+SUMMARY_LIMIT = 300
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def get_page(session: Session, page_id: int) -> Page:
+    page = session.exec(
+        select(Page).where(Page.id == page_id).execution_options(populate_existing=True)
+    ).first()
+    if page is None:
+        raise NotFound(f"There is no page #{page_id}.")
+    return page
+
+
+def page_events(session: Session, page_id: int) -> list[PageEvent]:
+    return list(
+        session.exec(
+            select(PageEvent)
+            .where(PageEvent.page_id == page_id)
+            .order_by(col(PageEvent.at), col(PageEvent.id))
+        ).all()
+    )
+
+
+def open_pages_for(session: Session, user_id: str) -> list[Page]:
+    """Open pages that notified this person or that they acknowledged (App Home)."""
+    pages = session.exec(
+        select(Page).where(col(Page.status).in_(OPEN_STATUSES)).order_by(col(Page.opened_at))
+    ).all()
+    return [p for p in pages if user_id in p.notified or p.acknowledged_by == user_id]
+
+
+def runbook_index(runtime: Runtime) -> RunbookIndex:
+    index = runtime.extras.get(RUNBOOKS)
+    if index is None:
+        index = runtime.extras[RUNBOOKS] = RunbookIndex.load(runbooks_dir())
+    return index
+
+
+# ---- opening -------------------------------------------------------------------------------
+
+
+def trigger_page(
+    runtime: Runtime,
+    session: Session,
+    *,
+    policy_id: str,
+    summary: str,
+    details: str = "",
+    source: str = "manual",
+    dedup_key: str | None = None,
+    team_id: str | None = None,
+    requested_by: str | None = None,
+    business_impact: str | None = None,
+    why_page: str | None = None,
+    labels: dict | None = None,
+    alert_name: str | None = None,
+    runbook_url: str | None = None,
+    link_url: str | None = None,
+) -> Page:
+    """Open a page and fire its policy's first step; with a `dedup_key` that already has an open
+    page, count a repeat on that page instead (one page per fingerprint while open)."""
+    org = runtime.org
+    now = runtime.clock.now()
+    summary = " ".join((summary or "").split())
+    if not summary:
+        raise InvalidInput("A page needs a summary: what is wrong?")
+    if len(summary) > SUMMARY_LIMIT:
+        summary = summary[: SUMMARY_LIMIT - 1] + "…"
+    policy = resolve_policy(org, policy_id)
+    if team_id is not None:
+        org.team(team_id)
+    if dedup_key:
+        # A write first: on SQLite it takes the write lock, so concurrent alerts queue here.
+        repeated = _count_repeat(runtime, session, dedup_key, now)
+        if repeated is not None:
+            return repeated
+    labels = {str(k): str(v) for k, v in (labels or {}).items()}
+    team_id = team_id or _team_for(org, policy, labels)
+    rotation_id = policy.first_rotation
+    # Kept as the config names the person, so the load report can match on-call's accounting.
+    primary = _who_is_on_call(session, org, rotation_id, now).primary if rotation_id else None
+    runbook = runbook_index(runtime).find(alert_name, summary)
+    page = Page(
+        summary=summary,
+        details=details or "",
+        source=source,
+        dedup_key=dedup_key,
+        open_key=dedup_key,
+        status=TRIGGERED,
+        policy_id=policy.id,
+        policy=policy.to_json(),
+        steps_total=len(policy.steps) * (policy.repeat + 1),
+        team_id=team_id,
+        rotation_id=rotation_id,
+        primary_user=primary,
+        labels=labels,
+        alert_name=alert_name,
+        runbook=runbook.name if runbook else None,
+        runbook_url=runbook_url,
+        link_url=link_url,
+        requested_by=requested_by,
+        business_impact=(business_impact or "").strip() or None,
+        why_page=(why_page or "").strip() or None,
+        opened_at=now,
+        last_alert_at=now,
+        off_hours=not is_business_hours(org, now, team_id),
+    )
+    try:
+        with session.begin_nested():
+            session.add(page)
+            session.flush()
+    except IntegrityError:
+        # Another replica opened this fingerprint's page a moment ago: count this alert there.
+        repeated = _count_repeat(runtime, session, dedup_key, now) if dedup_key else None
+        if repeated is None:
+            raise
+        return repeated
+    assert page.id is not None
+    _event(session, page, "opened", now, actor=requested_by, detail=f"via {source}")
+    channel = org.team(team_id).channel if team_id else None
+    if channel:
+        page.messages = [*page.messages, {"key": f"page:{page.id}:channel", "to": channel}]
+    _start_chain(runtime, session, page, policy, now)
+    _publish(runtime, session, page, now)
+    return page
+
+
+def _count_repeat(runtime: Runtime, session: Session, key: str, now: datetime) -> Page | None:
+    page_id = session.exec(
+        update(Page)
+        .where(col(Page.open_key) == key)
+        .values(repeat_count=Page.repeat_count + 1, last_alert_at=now, version=Page.version + 1)
+        .returning(Page.id)
+    ).first()
+    if page_id is None:
+        return None
+    page = get_page(session, page_id[0])
+    _publish(runtime, session, page, now)
+    return page
+
+
+def _team_for(org: OrgConfig, policy: PolicySnapshot, labels: dict[str, str]) -> str | None:
+    if policy.first_rotation is not None:
+        return org.rotation(policy.first_rotation).team
+    team = labels.get("team")
+    return team if team and any(t.id == team for t in org.teams) else None
+
+
+def _who_is_on_call(session: Session, org: OrgConfig, rotation_id: str, at: datetime) -> Any:
+    from bot.oncall.service import who_is_on_call  # on-call's one answer; imported late
+
+    return who_is_on_call(session, org, rotation_id, at)
+
+
+# ---- alerts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    fingerprint: str
+    action: str  # opened, repeated, resolved, no_open_page
+    page_id: int | None
+
+
+def receive_alerts(runtime: Runtime, session: Session, alerts: list[Alert]) -> list[AlertOutcome]:
+    """Apply a webhook's alerts in order. Every alert is routed before anything is stored, so a
+    body with an unroutable alert changes nothing (NoRoute)."""
+    policies = [route(runtime.org, alert) if alert.status == FIRING else None for alert in alerts]
+    outcomes = []
+    for alert, policy_id in zip(alerts, policies, strict=True):
+        if policy_id is None:
+            page = resolve_by_key(runtime, session, alert.dedup_key, via=alert.source)
+            action = "resolved" if page is not None else "no_open_page"
+        else:
+            page = trigger_page(
+                runtime,
+                session,
+                policy_id=policy_id,
+                summary=alert.summary,
+                details=alert.details,
+                source=alert.source,
+                dedup_key=alert.dedup_key,
+                labels=alert.labels,
+                alert_name=alert.name,
+                runbook_url=alert.runbook_url,
+                link_url=alert.generator_url,
+            )
+            action = "repeated" if page.repeat_count > 1 else "opened"
+        outcomes.append(AlertOutcome(alert.fingerprint, action, page.id if page else None))
+    return outcomes
+
+
+# ---- the escalation chain ------------------------------------------------------------------
+
+
+def _timer_ref(page: Page) -> str:
+    return f"page:{page.id}"
+
+
+def _start_chain(
+    runtime: Runtime, session: Session, page: Page, policy: PolicySnapshot, now: datetime
+) -> None:
+    delay = policy.delay_before(0, 0)
+    if delay.total_seconds() > 0:
+        set_timer(session, ESCALATION_TIMER, _timer_ref(page), now + delay, now, {"position": 0})
+    else:
+        _run_chain(runtime, session, page, 0, now)
+
+
+def _run_chain(
+    runtime: Runtime, session: Session, page: Page, position: int, now: datetime
+) -> None:
+    """Fire the step at `position`, and at once the ones after it that are skipped (nobody on
+    call) or have no delay; then set the timer for the next one."""
+    policy = PolicySnapshot.from_json(page.policy)
+    steps = len(policy.steps)
+    while position < page.steps_total:
+        page.position = position
+        notified = _notify_step(runtime, session, page, policy, position, now)
+        following = position + 1
+        if following >= page.steps_total:
+            if notified:
+                # The last step gets its window too; then the page says nobody acknowledged.
+                due = now + policy.last_step_window()
+                set_timer(
+                    session, ESCALATION_TIMER, _timer_ref(page), due, now, {"position": following}
+                )
+            else:
+                _event(session, page, "escalation_exhausted", now, detail="no step left to notify")
+            return
+        delay = policy.delay_before(*divmod(following, steps))
+        if notified and delay.total_seconds() > 0:
+            set_timer(
+                session,
+                ESCALATION_TIMER,
+                _timer_ref(page),
+                now + delay,
+                now,
+                {"position": following},
+            )
+            return
+        position = following
+
+
+def _notify_step(
+    runtime: Runtime,
+    session: Session,
+    page: Page,
+    policy: PolicySnapshot,
+    position: int,
+    now: datetime,
+) -> bool:
+    """DM the step's target; False (and a 'skipped' line) when a rotation has nobody on call."""
+    index = position % len(policy.steps)
+    step = policy.steps[index]
+    where = f"step {index + 1}, {step.notify}"
+    if step.target_kind == "rotation":
+        ref = _who_is_on_call(session, runtime.org, step.target_ref, now).primary
+        if ref is None:
+            _event(session, page, "skipped", now, detail=f"{where}: nobody is on call")
+            return False
+    else:
+        ref = step.target_ref
+    user = runtime.directory.user_id(ref, session=session)
+    key = f"page:{page.id}:dm:{position}:{user}"
+    page.messages = [*page.messages, {"key": key, "to": user}]
+    if user not in page.notified:
+        page.notified = [*page.notified, user]
+    if index > 0:
+        page.fell_through = True
+    _event(session, page, "notified", now, actor=user, detail=where)
+    return True
+
+
+def on_escalation_timer(runtime: Runtime, session: Session, timer: Timer, now: datetime) -> None:
+    """A step is due: fire it unless the page was acknowledged, resolved or moved on meanwhile."""
+    page_id = int(timer.ref.split(":", 1)[1])
+    position = int(timer.payload["position"])
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status) == TRIGGERED)
+        .where(col(Page.position) == position - 1)
+        .values(version=Page.version + 1)
+    )
+    if claimed.rowcount != 1:
+        return
+    page = get_page(session, page_id)
+    policy = PolicySnapshot.from_json(page.policy)
+    waited = policy.last_step_window() if position >= page.steps_total else None
+    if position >= page.steps_total:
+        _event(
+            session,
+            page,
+            "escalation_exhausted",
+            now,
+            detail=f"every step notified; nobody acknowledged ({_minutes(waited)} after the last)",
+        )
+    else:
+        delay = policy.delay_before(*divmod(position, len(policy.steps)))
+        if position > 0:
+            _event(
+                session, page, "escalated", now, detail=f"no acknowledgement in {_minutes(delay)}"
+            )
+        _run_chain(runtime, session, page, position, now)
+    _publish(runtime, session, page, now)
+
+
+def _minutes(delta: Any) -> str:
+    return format_duration(delta)
+
+
+# ---- responders ----------------------------------------------------------------------------
+
+
+def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
+    now = runtime.clock.now()
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status).in_(allowed_from(ACKNOWLEDGE)))
+        .values(
+            status=ACKNOWLEDGED,
+            acknowledged_at=now,
+            acknowledged_by=user_id,
+            version=Page.version + 1,
+        )
+    )
+    page = get_page(session, page_id)
+    if claimed.rowcount != 1:
+        raise Conflict(_why_not(runtime, page, ACKNOWLEDGE))
+    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
+    _event(session, page, "acknowledged", now, actor=user_id)
+    _publish(runtime, session, page, now)
+    return page
+
+
+def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
+    """Notify the next step now (the responder wants help, or cannot take it)."""
+    now = runtime.clock.now()
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status).in_(allowed_from(ESCALATE)))
+        .where(col(Page.position) + 1 < col(Page.steps_total))
+        .values(
+            status=TRIGGERED,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            version=Page.version + 1,
+        )
+    )
+    page = get_page(session, page_id)
+    if claimed.rowcount != 1:
+        if page.is_open:
+            raise Conflict(
+                f"Every step of policy '{page.policy_id}' has been notified already; "
+                "there is nobody further to escalate to."
+            )
+        raise Conflict(_why_not(runtime, page, ESCALATE))
+    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
+    _event(session, page, "escalated", now, actor=user_id)
+    _run_chain(runtime, session, page, page.position + 1, now)
+    _publish(runtime, session, page, now)
+    return page
+
+
+def resolve(
+    runtime: Runtime,
+    session: Session,
+    page_id: int,
+    user_id: str | None,
+    *,
+    classification: str | None = None,
+    note: str | None = None,
+) -> Page:
+    if classification is not None and classification not in CLASSIFICATIONS:
+        raise InvalidInput(
+            f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
+        )
+    now = runtime.clock.now()
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status).in_(allowed_from(RESOLVE)))
+        .values(
+            status=RESOLVED,
+            resolved_at=now,
+            resolved_by=user_id,
+            open_key=None,
+            classification=classification,
+            classified_by=user_id if classification else None,
+            version=Page.version + 1,
+        )
+    )
+    page = get_page(session, page_id)
+    if claimed.rowcount != 1:
+        raise Conflict(_why_not(runtime, page, RESOLVE))
+    _resolved(runtime, session, page, now, user_id, classification, note)
+    return page
+
+
+def resolve_by_key(runtime: Runtime, session: Session, dedup_key: str, via: str) -> Page | None:
+    """A `resolved` alert resolves its open page (unclassified: a person classifies it later)."""
+    now = runtime.clock.now()
+    row = session.exec(
+        update(Page)
+        .where(col(Page.open_key) == dedup_key)
+        .values(status=RESOLVED, resolved_at=now, open_key=None, version=Page.version + 1)
+        .returning(Page.id)
+    ).first()
+    if row is None:
+        return None
+    page = get_page(session, row[0])
+    _resolved(runtime, session, page, now, None, None, f"the alert cleared in {via}")
+    return page
+
+
+def _resolved(
+    runtime: Runtime,
+    session: Session,
+    page: Page,
+    now: datetime,
+    user_id: str | None,
+    classification: str | None,
+    note: str | None,
+) -> None:
+    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
+    detail = CLASSIFICATIONS[classification] if classification else ""
+    if note:
+        detail = f"{detail}: {note}" if detail else note
+    _event(session, page, "resolved", now, actor=user_id, detail=detail[:500])
+    _publish(runtime, session, page, now)
+
+
+def classify(
+    runtime: Runtime, session: Session, page_id: int, user_id: str, classification: str
+) -> Page:
+    """Classify (or reclassify) a resolved page for the load report."""
+    if classification not in CLASSIFICATIONS:
+        raise InvalidInput(
+            f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
+        )
+    now = runtime.clock.now()
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status) == RESOLVED)
+        .values(classification=classification, classified_by=user_id, version=Page.version + 1)
+    )
+    page = get_page(session, page_id)
+    if claimed.rowcount != 1:
+        raise Conflict("Only a resolved page can be classified; resolve it first.")
+    _event(session, page, "classified", now, actor=user_id, detail=CLASSIFICATIONS[classification])
+    _publish(runtime, session, page, now)
+    return page
+
+
+def _why_not(runtime: Runtime, page: Page, event: str) -> str:
+    zone = runtime.org.zone(page.team_id)
+    if page.status == RESOLVED and page.resolved_at is not None:
+        who = f" by {person(page.resolved_by)}" if page.resolved_by else ""
+        return f"Page #{page.id} was already resolved{who} at {local(page.resolved_at, zone)}."
+    if page.status == ACKNOWLEDGED and event == ACKNOWLEDGE and page.acknowledged_at is not None:
+        return (
+            f"Page #{page.id} was already acknowledged by {person(page.acknowledged_by)} "
+            f"at {local(page.acknowledged_at, zone)}."
+        )
+    return refusal(page.status, event)
+
+
+# ---- timeline and messages -----------------------------------------------------------------
+
+
+def _event(
+    session: Session,
+    page: Page,
+    kind: str,
+    now: datetime,
+    actor: str | None = None,
+    detail: str = "",
+) -> None:
+    assert page.id is not None
+    session.add(PageEvent(page_id=page.id, at=now, kind=kind, actor=actor, detail=detail[:500]))
+
+
+def _publish(runtime: Runtime, session: Session, page: Page, now: datetime) -> None:
+    """Post the page's new messages and edit the existing ones in place (the outbox sends only
+    the newest pending edit of each, so a storm of repeats costs one edit per message)."""
+    session.flush()
+    if not page.messages:
+        return
+    keys = [m["key"] for m in page.messages]
+    existing = set(
+        session.exec(
+            select(outbox.OutboxMessage.key).where(col(outbox.OutboxMessage.key).in_(keys))
+        )
+    )
+    zone = runtime.org.zone(page.team_id)
+    runbook = runbook_index(runtime).get(page.runbook)
+    blocks = page_blocks(page, page_events(session, page.id or 0), zone, runbook)
+    text = page_text(page)
+    for message in page.messages:
+        if message["key"] in existing:
+            outbox.update_message(
+                session, f"{message['key']}:v{page.version}", message["key"], text, now, blocks
+            )
+        else:
+            outbox.post(session, message["key"], message["to"], text, now, blocks=blocks)
+
+
+# ---- wiring --------------------------------------------------------------------------------
+
+
+def install(runtime: Runtime) -> None:
+    from bot.paging import load
+
+    runtime.extras[RUNBOOKS] = RunbookIndex.load(runbooks_dir())
+    runtime.scheduler.on_timer(
+        ESCALATION_TIMER,
+        lambda session, timer, now: on_escalation_timer(runtime, session, timer, now),
+    )
+    runtime.extras["oncall.shift_figures"] = load.shift_figures
+    runtime.extras["oncall.open_pages"] = load.open_pages
