@@ -319,11 +319,12 @@ class OutboxSender:
         self._wake.set()
 
     def start(self, interval: float = 1.0) -> None:
-        self.recover()
-
         def loop() -> None:
             while not self._stop.is_set():
                 try:
+                    # Every round, not only at start: a row claimed just before a quick restart
+                    # is not stuck yet then, and would stay 'sending' forever.
+                    self.recover()
                     self.drain()
                 except Exception:  # keep the worker alive; the row stays pending for a retry
                     log.exception("outbox drain failed")
