@@ -623,9 +623,7 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
     for i, app in enumerate(org.applications):
         if app.owner_team not in teams:
     if org.alert_default_policy is not None and org.alert_default_policy not in policies:
-        yield ConfigIssue(
-            ("alert_default_policy",), f"unknown policy '{org.alert_default_policy}'"
-        )
+        yield ConfigIssue(("alert_default_policy",), f"unknown policy '{org.alert_default_policy}'")
     for i, policy in enumerate(org.escalation_policies):
         for j in range(1, len(policy.steps)):
             if policy.steps[j].after < policy.steps[j - 1].after:

@@ -8,17 +8,19 @@ from slack_bolt import App
 from starlette.routing import BaseRoute
 
 from bot.runtime import Runtime
-from handlers import home
+from handlers import alerts, home, paging, support
 
 
 def register_listeners(app: App, runtime: Runtime) -> None:
-    home.register(app, runtime, sections=[])
+    paging.register(app, runtime)
+    support.register(app, runtime)
+    home.register(app, runtime, sections=[paging.home_section, support.home_section])
 
 
 def http_routes(runtime: Runtime) -> list[BaseRoute]:
-    return []
+    return [*alerts.routes(runtime)]
 
 
 def manifest_parts() -> list[dict[str, Any]]:
     """What each capability needs from Slack: commands, shortcuts, scopes, events."""
-    return []
+    return [paging.MANIFEST, support.MANIFEST]

@@ -205,6 +205,74 @@ def _who_is_on_call(session: Session, org: OrgConfig, rotation_id: str, at: date
     return who_is_on_call(session, org, rotation_id, at)
 
 
+# ---- /page targets -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageTarget:
+    """What `/page <name>` pages: a policy, and the team whose channel hears about it."""
+
+    policy_id: str
+    team_id: str | None
+    label: str
+    rotation_id: str | None
+
+
+def page_target(org: OrgConfig, name: str) -> PageTarget:
+    """A rotation, a team (its on-call rotation) or an escalation policy, by id.
+
+    A rotation pages through the first policy that starts with it, else through itself and its
+    secondary (`rotation:<id>`). Support rotations are business-hours only and never paged.
+    """
+    name = name.strip().lstrip("#@")
+    rotation = next((r for r in org.rotations if r.id == name), None)
+    team = next((t for t in org.teams if t.id == name), None)
+    if rotation is None and team is not None:
+        oncall = [r for r in org.rotations_of_team(team.id) if r.kind == "oncall"]
+        if not oncall:
+            raise InvalidInput(f"Team '{team.id}' has no on-call rotation to page.")
+        rotation = oncall[0]
+    if rotation is not None:
+        if rotation.kind != "oncall":
+            alternatives = [
+                r.id for r in org.rotations_of_team(rotation.team) if r.kind == "oncall"
+            ]
+            hint = f" Page `{alternatives[0]}` instead." if alternatives else ""
+            raise InvalidInput(
+                f"'{rotation.id}' is a support rotation (business hours, never paged).{hint}"
+            )
+        policy = next(
+            (
+                p
+                for p in org.escalation_policies
+                if p.steps[0].target_kind == "rotation" and p.steps[0].target_ref == rotation.id
+            ),
+            None,
+        )
+        return PageTarget(
+            policy.id if policy else f"rotation:{rotation.id}",
+            rotation.team,
+            rotation.id,
+            rotation.id,
+        )
+    policy = next((p for p in org.escalation_policies if p.id == name), None)
+    if policy is not None:
+        snapshot = PolicySnapshot.of(policy)
+        first = snapshot.first_rotation
+        return PageTarget(
+            policy.id, org.rotation(first).team if first else None, f"policy {policy.id}", first
+        )
+    raise NotFound(f"There is no rotation, team or escalation policy '{name}' in the org config.")
+
+
+def first_responder(runtime: Runtime, session: Session, target: PageTarget) -> str | None:
+    """Who the page would reach first right now (None: nobody is on call for the rotation)."""
+    if target.rotation_id is None:
+        policy = resolve_policy(runtime.org, target.policy_id)
+        return policy.steps[0].target_ref if policy.steps[0].target_kind == "user" else None
+    return _who_is_on_call(session, runtime.org, target.rotation_id, runtime.clock.now()).primary
+
+
 # ---- alerts --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,363 @@
+"""/page, the page buttons (Acknowledge, Escalate, Resolve, Classify, Read the runbook) and their
+modals. Thin: parse, ack, call bot.paging.service, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot import mrkdwn
+from bot.errors import OpsbotError
+from bot.paging import service
+from bot.paging.blocks import person
+from bot.paging.models import CLASSIFICATIONS
+from bot.runtime import Runtime
+from handlers.responses import ephemeral, friendly_errors, tell_user
+
+log = logging.getLogger(__name__)
+
+MANIFEST: dict[str, Any] = {
+    "commands": [
+        {
+            "command": "/page",
+            "description": "Page the person on call for a rotation or team",
+            "usage_hint": "<rotation|team> <what is wrong>  ·  help",
+        }
+    ],
+    "scopes": ["chat:write", "im:write", "commands"],
+    "events": [],
+}
+
+HELP = (
+    "*Paging*\n"
+    "• `/page <rotation|team> <what is wrong>`: page whoever is on call. A form asks for the "
+    "business impact and why paging a person helps, since a page wakes someone up.\n"
+    "• `/page help`: this text.\n"
+    "A page is a DM to the person on call and a post in the team channel, with *Acknowledge*, "
+    "*Escalate* and *Resolve*. Nobody acknowledging in time escalates along the policy. "
+    "On resolve you classify the page (business-impacting, false alarm, noise during our own "
+    "deploy) so `/oncall load` measures what matters.\n"
+    "Alerts arrive at `POST /alerts/alertmanager`, `/alerts/grafana` and `/alerts/generic`."
+)
+
+RESOLVE_CALLBACK, CLASSIFY_CALLBACK, REQUEST_CALLBACK = (
+    "page.resolve",
+    "page.classify",
+    "page.request",
+)
+
+
+# ---- views ---------------------------------------------------------------------------------
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    *,
+    placeholder: str,
+    multiline: bool = False,
+    initial: str | None = None,
+    optional: bool = False,
+    max_length: int = 3000,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": max_length,
+        "placeholder": _plain(placeholder),
+    }
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": element,
+        "optional": optional,
+    }
+
+
+def request_view(target: service.PageTarget, summary: str, who: str | None, channel: str) -> dict:
+    reaches = f"It reaches {person(who)} first." if who else "Nobody is on call there right now; "
+    if not who:
+        reaches += "the page goes straight to the next step of the policy."
+    return {
+        "type": "modal",
+        "callback_id": REQUEST_CALLBACK,
+        "private_metadata": json.dumps(
+            {"policy": target.policy_id, "team": target.team_id, "channel": channel}
+        ),
+        "title": _plain("Page on-call"),
+        "submit": _plain("Page now"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"Paging *{mrkdwn.escape(target.label)}*. {reaches}\n"
+                    "A page wakes a person up: say what the business is losing and why a "
+                    "person from this team can help.",
+                },
+            },
+            _text_input(
+                "summary",
+                "What is wrong",
+                placeholder="Checkout returns 502s for every customer",
+                initial=summary,
+                max_length=service.SUMMARY_LIMIT,
+            ),
+            _text_input(
+                "impact",
+                "Business impact",
+                placeholder="Who is affected, how badly, since when",
+                multiline=True,
+            ),
+            _text_input(
+                "why",
+                "Why paging helps",
+                placeholder="What the on-call person can do that cannot wait for business hours",
+                multiline=True,
+            ),
+        ],
+    }
+
+
+def classify_view(page_id: int, summary: str, resolving: bool) -> dict[str, Any]:
+    options = [{"text": _plain(label), "value": value} for value, label in CLASSIFICATIONS.items()]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Page #{page_id}*: {mrkdwn.escape(summary)}"},
+        },
+        {
+            "type": "input",
+            "block_id": "classification",
+            "label": _plain("What was it?"),
+            "element": {"type": "radio_buttons", "action_id": "value", "options": options},
+        },
+    ]
+    if resolving:
+        blocks.append(
+            _text_input(
+                "note",
+                "Note for the timeline",
+                placeholder="Rolled back the ingress config; postmortem to follow",
+                multiline=True,
+                optional=True,
+                max_length=400,
+            )
+        )
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_CALLBACK if resolving else CLASSIFY_CALLBACK,
+        "private_metadata": str(page_id),
+        "title": _plain(f"{'Resolve' if resolving else 'Classify'} page #{page_id}"[:24]),
+        "submit": _plain("Resolve" if resolving else "Save"),
+        "close": _plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def runbook_view(title: str, body: str) -> dict[str, Any]:
+    chunks = [body[i : i + 2900] for i in range(0, min(len(body), 2900 * 20), 2900)] or [""]
+    return {
+        "type": "modal",
+        "title": _plain("Runbook"),
+        "close": _plain("Close"),
+        "blocks": [
+            {"type": "header", "text": _plain(title[:150])},
+            *(
+                {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(c) or " "}}
+                for c in chunks
+            ),
+        ],
+    }
+
+
+def _value(view: dict[str, Any], block_id: str) -> str:
+    state = view.get("state", {}).get("values", {}).get(block_id, {}).get("value", {})
+    if state.get("selected_option"):
+        return state["selected_option"].get("value", "")
+    return (state.get("value") or "").strip()
+
+
+def _open(client: Any, trigger_id: str, view: dict[str, Any]) -> None:
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        log.warning("could not open a modal: %s", exc.response.get("error"))
+
+
+# ---- listeners -----------------------------------------------------------------------------
+
+
+def register(app: App, runtime: Runtime) -> None:
+    @app.command("/page")
+    @friendly_errors
+    def page_command(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        text = (body.get("text") or "").strip()
+        if not text or text.lower() in ("help", "-h", "--help", "?"):
+            ephemeral(respond, HELP)
+            return
+        name, _, summary = text.partition(" ")
+        target = service.page_target(runtime.org, name)
+        with runtime.db.session() as session:
+            who = service.first_responder(runtime, session, target)
+        _open(
+            client,
+            body["trigger_id"],
+            request_view(target, summary.strip(), who, body.get("channel_id", "")),
+        )
+
+    @app.view(REQUEST_CALLBACK)
+    def page_request_submitted(
+        ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any
+    ) -> None:
+        errors = {
+            block: "Required: a page must say this."
+            for block in ("summary", "impact", "why")
+            if not _value(view, block)
+        }
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]
+        try:
+            with runtime.db.session() as session:
+                page = service.trigger_page(
+                    runtime,
+                    session,
+                    policy_id=meta["policy"],
+                    team_id=meta.get("team"),
+                    summary=_value(view, "summary"),
+                    requested_by=user,
+                    business_impact=_value(view, "impact"),
+                    why_page=_value(view, "why"),
+                )
+                page_id = page.id
+        except OpsbotError as exc:
+            tell_user(client, meta.get("channel"), user, f":warning: {mrkdwn.escape(str(exc))}")
+            return
+        tell_user(
+            client,
+            meta.get("channel"),
+            user,
+            f":rotating_light: Page #{page_id} is out; you will see it in the team channel, and "
+            "each acknowledgement or escalation updates it there.",
+        )
+
+    def _page_id(body: dict[str, Any]) -> int:
+        return int(body["actions"][0]["value"])
+
+    @app.action("page.acknowledge")
+    @friendly_errors
+    def acknowledge(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        with runtime.db.session() as session:
+            service.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
+
+    @app.action("page.escalate")
+    @friendly_errors
+    def escalate(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        with runtime.db.session() as session:
+            service.escalate(runtime, session, _page_id(body), body["user"]["id"])
+
+    @app.action("page.resolve")
+    @friendly_errors
+    def resolve(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        with runtime.db.session() as session:
+            page = service.get_page(session, _page_id(body))
+        if not page.is_open:
+            ephemeral(respond, f":information_source: Page #{page.id} is already resolved.")
+            return
+        _open(client, body["trigger_id"], classify_view(page.id or 0, page.summary, resolving=True))
+
+    @app.action("page.classify")
+    @friendly_errors
+    def classify(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        with runtime.db.session() as session:
+            page = service.get_page(session, _page_id(body))
+        _open(
+            client, body["trigger_id"], classify_view(page.id or 0, page.summary, resolving=False)
+        )
+
+    @app.action("page.runbook")
+    @friendly_errors
+    def read_runbook(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        with runtime.db.session() as session:
+            page = service.get_page(session, _page_id(body))
+        runbook = service.runbook_index(runtime).get(page.runbook)
+        if runbook is None:
+            ephemeral(respond, ":warning: That runbook is no longer in runbooks/.")
+            return
+        _open(client, body["trigger_id"], runbook_view(runbook.title, runbook.body))
+
+    def _classified(ack: Any, body: dict[str, Any], view: dict[str, Any], resolving: bool) -> None:
+        page_id = int(view.get("private_metadata") or 0)
+        classification = _value(view, "classification")
+        if not classification:
+            ack(response_action="errors", errors={"classification": "Choose what the page was."})
+            return
+        user = body["user"]["id"]
+        try:
+            with runtime.db.session() as session:
+                if resolving:
+                    service.resolve(
+                        runtime,
+                        session,
+                        page_id,
+                        user,
+                        classification=classification,
+                        note=_value(view, "note") or None,
+                    )
+                else:
+                    service.classify(runtime, session, page_id, user, classification)
+        except OpsbotError as exc:
+            ack(response_action="errors", errors={"classification": str(exc)[:150]})
+            return
+        ack()
+
+    @app.view(RESOLVE_CALLBACK)
+    def resolve_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        _classified(ack, body, view, resolving=True)
+
+    @app.view(CLASSIFY_CALLBACK)
+    def classify_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        _classified(ack, body, view, resolving=False)
+
+
+# ---- App Home ------------------------------------------------------------------------------
+
+
+def home_section(runtime: Runtime, user_id: str) -> list[dict[str, Any]]:
+    """Your open pages: ones that notified you or that you acknowledged."""
+    with runtime.db.session() as session:
+        pages = service.open_pages_for(session, user_id)
+    if not pages:
+        return []
+    lines = []
+    for page in pages[:10]:
+        zone = runtime.org.zone(page.team_id)
+        opened = page.opened_at.astimezone(zone).strftime("%a %H:%M")
+        lines.append(f"• *#{page.id}* {mrkdwn.escape(page.summary)} · {page.status} since {opened}")
+    return [
+        {"type": "header", "text": _plain("Your open pages")},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
+    ]
