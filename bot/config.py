@@ -289,6 +289,8 @@ class Support(_Model):
     sla: dict[Severity, SlaTarget] = Field(default_factory=_default_sla)
     experts_channel: ChannelId | None = None
     experts: list[Person] = Field(default_factory=list)
+    # The weekly report flags a category for investigation above this many tickets a week.
+    investigate_threshold: int = Field(default=3, ge=1)
 
 
 class Wins(_Model):

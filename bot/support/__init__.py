@@ -1,0 +1,1 @@
+"""Support: requests become tickets in tiered queues with SLAs, escalation, runbook answers and reports."""

@@ -1,0 +1,716 @@
+"""Every support message and form, in one place: ticket cards, thread notes, modals, the report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.config import OrgConfig, Queue
+from bot.durations import format_duration
+from bot.mrkdwn import escape, quote, user
+from bot.support.models import (
+    BUSINESS_IMPACTS,
+    CATEGORIES,
+    RESOLVED,
+    SEVERITIES,
+    STATE_LABELS,
+    Ticket,
+    TicketEvent,
+)
+from bot.support.report import OPERATIONAL_LOAD_LIMIT, UNCATEGORISED, SupportReport
+from bot.support.sla import Clock
+
+if TYPE_CHECKING:
+    from bot.support.service import TicketView
+
+TARGET_LABELS = {"first_response": "first-response", "resolution": "resolution"}
+SEVERITY_EMOJI = {
+    "critical": ":red_circle:",
+    "high": ":large_orange_circle:",
+    "normal": ":large_blue_circle:",
+    "low": ":white_circle:",
+}
+RESOLUTION_LABELS = {"fixed": "resolved", "docs": "answered by docs", "duplicate": "duplicate"}
+
+HELP = """*Support requests* (`/support`)
+• Post in a support channel (e.g. {channels}) and the bot opens a ticket in the thread, or use `/support` for a form, or the *Create support request* shortcut on any message.
+• Each ticket gets the person on the queue's support rotation (T1), an SLA by severity, and runbook suggestions. *Escalate* (or a missed SLA) moves it to T2.
+• *Critical* needs a type of business impact and why engaging an engineer now would help; it pages for Tier 0/1 applications or outside business hours.
+• Reply in the thread to talk; react :white_check_mark: to your own request to resolve it.
+`/support` · open the request form
+`/support report [queue] [weeks]` · categories, SLA attainment, response times, satisfaction, load
+`/support help` · this help"""
+
+
+def local(instant: datetime | None, zone: ZoneInfo) -> str:
+    if instant is None:
+        return "-"
+    return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
+def person(ref: str | None) -> str:
+    if not ref:
+        return "nobody (no one is on the rotation)"
+    return user(ref) if "@" not in ref else escape(ref)
+
+
+def thread_link(ticket: Ticket) -> str:
+    if not ticket.thread_channel or not ticket.thread_ts:
+        return f"#{ticket.id}"
+    url = f"https://slack.com/archives/{ticket.thread_channel}/p{ticket.thread_ts.replace('.', '')}"
+    return f"<{url}|#{ticket.id}>"
+
+
+def _text(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
+    return {"type": kind, "text": text[:3000]}
+
+
+def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": _text(text)}
+    if accessory is not None:
+        block["accessory"] = accessory
+    return block
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_text(text)]}
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": _text(label[:75], "plain_text"),
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _option(label: str, value: str) -> dict[str, Any]:
+    return {"text": _text(label[:75], "plain_text"), "value": value[:150]}
+
+
+def _select(
+    action_id: str, placeholder: str, options: list[dict[str, Any]], initial: str | None = None
+) -> dict[str, Any]:
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": _text(placeholder, "plain_text"),
+        "options": options,
+    }
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen is not None:
+        select["initial_option"] = chosen
+    return select
+
+
+# ---- the ticket card ------------------------------------------------------------------------
+
+
+def card_text(view: TicketView) -> str:
+    t = view.ticket
+    return f"Ticket #{t.id} ({STATE_LABELS[t.state]}): {escape(t.summary)}"
+
+
+def _sla_line(view: TicketView, zone: ZoneInfo) -> str:
+    t, state = view.ticket, view.sla
+    if t.category == "office_hours":
+        when = local(t.office_hours_at, zone) if t.office_hours_at else "not scheduled"
+        return (
+            f"*Office hours:* {when} (design questions are discussed there, not on the SLA clock)"
+        )
+    if state is None:
+        return ""
+    basis = "business hours" if state.business_hours else "around the clock"
+    parts = []
+    if t.first_response_at is not None:
+        mark = " (late)" if t.first_response_breached else ""
+        parts.append(f"first response {local(t.first_response_at, zone)}{mark} :white_check_mark:")
+    elif state.first_response is not None:
+        parts.append(_due("first response", state.first_response, t.first_response_breached, zone))
+    if t.state == RESOLVED:
+        parts.append(f"resolved {local(t.resolved_at, zone)}")
+    elif state.resolution is not None:
+        parts.append(_due("resolution", state.resolution, t.resolution_breached, zone))
+    line = f"*SLA* ({t.severity}, {basis}): " + " · ".join(parts)
+    if state.paused:
+        line += f"\n:double_vertical_bar: Clock paused while waiting on {person(t.requester)}."
+    return line
+
+
+def _due(label: str, clock: Clock, breached: bool, zone: ZoneInfo) -> str:
+    if breached:
+        return f":rotating_light: {label} overdue (target {format_duration(clock.target)})"
+    if clock.due_at is None:
+        return f"{label} paused (target {format_duration(clock.target)})"
+    return f"{label} by {local(clock.due_at, zone)}"
+
+
+def ticket_card(view: TicketView) -> list[dict[str, Any]]:
+    t, queue = view.ticket, view.queue
+    zone = ZoneInfo(view.zone_name)
+    category = CATEGORIES.get(t.category or "", "not set")
+    head = (
+        f"{SEVERITY_EMOJI.get(t.severity, '')} *Ticket #{t.id}: {escape(t.summary)}*\n"
+        f"*{STATE_LABELS[t.state]}* · queue `{escape(queue.id)}` · Tier {t.tier} · "
+        f"severity *{t.severity}* · category *{category}*"
+    )
+    if t.application_id:
+        head += f" · app `{escape(t.application_id)}`"
+    rotation = queue.t2 if t.tier >= 2 else queue.t1
+    blocks: list[dict[str, Any]] = [
+        _section(head),
+        _section(
+            f"Asked by {person(t.requester)} · handled by {person(t.assignee)} "
+            f"(`{escape(rotation or '')}`)"
+        ),
+    ]
+    sla_line = _sla_line(view, zone)
+    if sla_line:
+        blocks.append(_section(sla_line))
+    for notice in view.notices:
+        blocks.append(_section(notice))
+    if t.state == RESOLVED:
+        how = RESOLUTION_LABELS.get(t.resolution or "", "resolved")
+        extra = f" by runbook `{escape(t.runbook)}`" if t.runbook else ""
+        if t.duplicate_of:
+            extra = f" of #{t.duplicate_of}"
+        blocks.append(
+            _context(
+                f":white_check_mark: {how.capitalize()}{extra} on {local(t.resolved_at, zone)}. "
+                "Reply in this thread within 7 days to reopen."
+            )
+        )
+        return blocks
+    if view.runbooks:
+        blocks.append({"type": "divider"})
+        blocks.append(_section("*Maybe a runbook answers this:*"))
+        for match in view.runbooks:
+            runbook = match.runbook
+            title = escape(runbook.title)
+            if runbook.url:
+                title = f"<{escape(runbook.url)}|{title.replace('|', '¦')}>"
+            excerpt = escape(runbook.excerpt)
+            blocks.append(
+                _section(
+                    f":book: *{title}* (`runbooks/{escape(runbook.path.name)}`)\n{excerpt}",
+                    _button("This solved it", "support.solved", f"{t.id}:{runbook.slug}"),
+                )
+            )
+    if view.similar:
+        blocks.append({"type": "divider"})
+        blocks.append(_section("*Similar open tickets* (last 14 days):"))
+        for other in view.similar:
+            blocks.append(
+                _section(
+                    f"{thread_link(other)} {escape(other.summary)} · {STATE_LABELS[other.state]}",
+                    _button(f"Merge into #{other.id}", "support.merge", f"{t.id}:{other.id}"),
+                )
+            )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"support.ticket.{t.id}",
+            "elements": [
+                _button("Claim", "support.claim", str(t.id), "primary"),
+                _button("Waiting on requester", "support.wait", str(t.id)),
+                _button("Escalate to T2", "support.escalate", str(t.id), "danger"),
+                _button("Resolve", "support.resolve", str(t.id)),
+            ],
+        }
+    )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"support.fields.{t.id}",
+            "elements": [
+                _select(
+                    "support.category",
+                    "Category",
+                    [_option(label, f"{t.id}:{key}") for key, label in CATEGORIES.items()],
+                    f"{t.id}:{t.category}" if t.category else None,
+                ),
+                _select(
+                    "support.severity",
+                    "Severity",
+                    [_option(s.capitalize(), f"{t.id}:{s}") for s in SEVERITIES],
+                    f"{t.id}:{t.severity}",
+                ),
+            ],
+        }
+    )
+    blocks.append(
+        _context(
+            "Responders: reply in this thread (your first reply is the first response). "
+            f"{person(t.requester)}: react :white_check_mark: to your request when it is solved."
+        )
+    )
+    return blocks
+
+
+# ---- notes in the thread, DMs, the triage channel -------------------------------------------
+
+
+def assigned_text(ticket: Ticket, queue: Queue) -> str:
+    return (
+        f":inbox_tray: New support ticket {thread_link(ticket)} in `{escape(queue.id)}` is yours "
+        f"(you are on `{escape(queue.t1)}`): {escape(ticket.summary)}"
+    )
+
+
+def office_hours_notice(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    return (
+        ":calendar: Design questions get the most out of a conversation: this one is booked for "
+        f"the next office hours, *{local(start, zone)}* to {end.astimezone(zone):%H:%M}. "
+        "Bring context (diagrams, constraints); the team will read the thread beforehand."
+    )
+
+
+def paged_notice(page_id: int | None, policy: str, reason: str) -> str:
+    return (
+        f":rotating_light: Critical: paged the on-call engineer (page #{page_id}, policy "
+        f"`{escape(policy)}`) because {escape(reason)}."
+    )
+
+
+def next_business_day_notice(
+    reason: str, closes: datetime, next_day: datetime, zone: ZoneInfo
+) -> str:
+    return (
+        f":information_source: Critical, but not paged: {escape(reason)}. The support rotation "
+        f"handles it in the queue until {local(closes, zone)}; what is not finished by then "
+        f"continues the next business day, *{local(next_day, zone)}*. If it gets worse (a Tier 0/1 "
+        "application affected), say so in this thread."
+    )
+
+
+def waiting_text(ticket: Ticket) -> str:
+    return (
+        f":hourglass: Waiting on {person(ticket.requester)}: the SLA clock is paused until you "
+        "reply in this thread."
+    )
+
+
+def reopened_text(ticket: Ticket) -> str:
+    return (
+        f":arrows_counterclockwise: Ticket #{ticket.id} is reopened; {person(ticket.assignee)} "
+        "has it again and the SLA clock runs."
+    )
+
+
+def resolved_text(ticket: Ticket, by: str) -> str:
+    how = RESOLUTION_LABELS.get(ticket.resolution or "", "resolved")
+    extra = ""
+    if ticket.resolution == "docs":
+        extra = f" by the runbook `{escape(ticket.runbook or '')}`"
+    if ticket.resolution == "duplicate":
+        extra = f": same as #{ticket.duplicate_of}, follow it there"
+    return (
+        f":white_check_mark: Ticket #{ticket.id} {how}{extra} (by {person(by)}). "
+        "Reply here within 7 days if it is not solved after all."
+    )
+
+
+def merged_text(ticket: Ticket, into: Ticket) -> str:
+    return (
+        f":link: {thread_link(ticket)} ({escape(ticket.summary)}) from {person(ticket.requester)} "
+        f"was merged into this ticket."
+    )
+
+
+def escalated_text(ticket: Ticket, queue: Queue, reason: str, by: str | None = None) -> str:
+    who = f" by {person(by)}" if by else ""
+    return (
+        f":arrow_double_up: Escalated to T2 (`{escape(queue.t2 or '')}`){who}: "
+        f"{person(ticket.assignee)} has it now, with the history so far. Why: {escape(reason)}."
+    )
+
+
+def triage_text(ticket: Ticket, queue: Queue, reason: str) -> str:
+    return (
+        f":rotating_light: {thread_link(ticket)} in `{escape(queue.id)}` ({ticket.severity}): "
+        f"{escape(ticket.summary)}. {escape(reason)}; now with T2, {person(ticket.assignee)}."
+    )
+
+
+def breach_dm_text(ticket: Ticket, reason: str) -> str:
+    return f":rotating_light: {thread_link(ticket)} {escape(ticket.summary)}: {escape(reason)}."
+
+
+def reminder_text(ticket: Ticket, target: str, clock: Clock, zone: ZoneInfo) -> str:
+    return (
+        f":alarm_clock: {thread_link(ticket)} {escape(ticket.summary)} has used 75% of its "
+        f"{TARGET_LABELS[target]} SLA ({format_duration(clock.target)}); it is due "
+        f"{local(clock.due_at, zone)}."
+    )
+
+
+def _event_line(event: TicketEvent, zone: ZoneInfo) -> str:
+    who = f" by {person(event.actor)}" if event.actor else ""
+    detail = f" ({escape(event.detail)})" if event.detail else ""
+    return f"• {local(event.at, zone)}: {event.kind.replace('_', ' ')}{who}{detail}"
+
+
+def history_text(
+    ticket: Ticket, reason: str, history: Sequence[TicketEvent], zone: ZoneInfo
+) -> str:
+    return f"Ticket #{ticket.id} escalated to you: {escape(ticket.summary)} ({escape(reason)})"
+
+
+def history_blocks(
+    ticket: Ticket, reason: str, history: Sequence[TicketEvent], zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    lines = "\n".join(_event_line(e, zone) for e in history[-20:]) or "• (no history)"
+    details = quote(ticket.details[:1500]) if ticket.details else "_no details_"
+    return [
+        _section(
+            f":arrow_double_up: *Ticket {thread_link(ticket)} is escalated to you (T2)*\n"
+            f"*{escape(ticket.summary)}* · severity {ticket.severity} · "
+            f"asked by {person(ticket.requester)}\nWhy: {escape(reason)}"
+        ),
+        _section(f"*Request*\n{details}"),
+        _section(f"*History*\n{lines}"),
+        {
+            "type": "actions",
+            "elements": [_button("Claim", "support.claim", str(ticket.id), "primary")],
+        },
+    ]
+
+
+def experts_rule_text(ticket: Ticket, queue: Queue) -> str:
+    return (
+        "The experts channel is open to all to read, but only the platform experts and the "
+        "people on call post there, so it stays a fast track for T2 questions. Your message is "
+        f"now support ticket {thread_link(ticket)} in `{escape(queue.id)}`, where the support "
+        "rotation will pick it up."
+    )
+
+
+# ---- the satisfaction prompt ----------------------------------------------------------------
+
+
+def rating_text(ticket: Ticket) -> str:
+    return f"Ticket #{ticket.id} is resolved. How did we do, from 1 (poor) to 5 (great)?"
+
+
+def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
+    return [
+        _section(
+            f":white_check_mark: Your support ticket {thread_link(ticket)} "
+            f"({escape(ticket.summary)}) is resolved.\nHow did we do, from 1 (poor) to 5 (great)?"
+        ),
+        {
+            "type": "actions",
+            "block_id": f"support.rate.{ticket.id}",
+            "elements": [
+                _button(str(score), "support.rate", f"{ticket.id}:{score}") for score in range(1, 6)
+            ],
+        },
+    ]
+
+
+def rated_blocks(ticket: Ticket) -> list[dict[str, Any]]:
+    return [
+        _section(
+            f":pray: Thanks: you rated ticket #{ticket.id} *{ticket.rating}/5*. "
+            "It goes into the team's weekly support report."
+        )
+    ]
+
+
+def rating_comment_modal(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": "support.rating_comment",
+        "private_metadata": json.dumps({"ticket": ticket.id}),
+        "title": _text("Your feedback", "plain_text"),
+        "submit": _text("Send", "plain_text"),
+        "close": _text("Skip", "plain_text"),
+        "blocks": [
+            _section(f"Thanks for rating ticket #{ticket.id} *{ticket.rating}/5*."),
+            {
+                "type": "input",
+                "block_id": "comment",
+                "optional": True,
+                "label": _text("Anything we should know? (optional)", "plain_text"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 3000,
+                },
+            },
+        ],
+    }
+
+
+# ---- forms ----------------------------------------------------------------------------------
+
+
+def _input(
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    optional: bool = False,
+    hint: str | None = None,
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "label": _text(label, "plain_text"),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = _text(hint, "plain_text")
+    return block
+
+
+def _critical_inputs() -> list[dict[str, Any]]:
+    return [
+        _input(
+            "impact",
+            "Business impact (critical only)",
+            _select(
+                "value",
+                "Type of business impact",
+                [_option(label, key) for key, label in BUSINESS_IMPACTS.items()],
+            ),
+            optional=True,
+            hint="Critical requests need one of these types of impact.",
+        ),
+        _input(
+            "why_now",
+            "Why would engaging an engineer now help? (critical only)",
+            {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            optional=True,
+            hint="E.g. 'deploys fail with a platform error; nothing in our code changed'.",
+        ),
+    ]
+
+
+def request_modal(
+    org: OrgConfig,
+    *,
+    queue_id: str | None,
+    summary: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    queues = org.support.queues
+    blocks: list[dict[str, Any]] = []
+    if len(queues) > 1:
+        blocks.append(
+            _input(
+                "queue",
+                "Queue",
+                _select(
+                    "value",
+                    "Which team's queue",
+                    [_option(f"{q.id} ({org.team(q.team).name})", q.id) for q in queues],
+                    queue_id,
+                ),
+            )
+        )
+    summary_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "max_length": 150,
+    }
+    if summary:
+        summary_input["initial_value"] = summary[:150]
+    blocks += [
+        _input("summary", "Summary", summary_input),
+        _input(
+            "details",
+            "Details",
+            {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            optional=True,
+        ),
+        _input(
+            "category",
+            "Category",
+            _select(
+                "value", "What kind of request", [_option(v, k) for k, v in CATEGORIES.items()]
+            ),
+            optional=True,
+        ),
+        _input(
+            "severity",
+            "Severity",
+            _select(
+                "value",
+                "Severity",
+                [_option(s.capitalize(), s) for s in SEVERITIES],
+                "normal",
+            ),
+        ),
+    ]
+    if org.applications:
+        blocks.append(
+            _input(
+                "application",
+                "Application",
+                _select(
+                    "value",
+                    "Which application",
+                    [_option(f"{a.name} (Tier {a.tier})", a.id) for a in org.applications],
+                ),
+                optional=True,
+            )
+        )
+    blocks += _critical_inputs()
+    return {
+        "type": "modal",
+        "callback_id": "support.request",
+        "private_metadata": json.dumps(metadata or {}),
+        "title": _text("Support request", "plain_text"),
+        "submit": _text("Open ticket", "plain_text"),
+        "close": _text("Cancel", "plain_text"),
+        "blocks": blocks,
+    }
+
+
+def critical_modal(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": "support.critical",
+        "private_metadata": json.dumps({"ticket": ticket.id}),
+        "title": _text("Mark as critical", "plain_text"),
+        "submit": _text("Mark critical", "plain_text"),
+        "close": _text("Cancel", "plain_text"),
+        "blocks": [
+            _section(
+                f"*Ticket #{ticket.id}: {escape(ticket.summary)}*\nCritical requests can page "
+                "an engineer, so they need both a type of business impact and why engaging an "
+                "engineer now would help."
+            ),
+            *[{**block, "optional": False} for block in _critical_inputs()],
+        ],
+    }
+
+
+# ---- App Home -------------------------------------------------------------------------------
+
+
+def home_section(
+    assigned: Sequence[Ticket], asked: Sequence[Ticket], zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [_section("*:ticket: Support tickets assigned to you*")]
+    if assigned:
+        for t in assigned[:10]:
+            due = t.first_response_due if t.first_response_at is None else t.resolution_due
+            when = f" · due {local(due, zone)}" if due else ""
+            blocks.append(
+                _section(
+                    f"{thread_link(t)} {escape(t.summary)}\n{STATE_LABELS[t.state]} · "
+                    f"{t.severity} · Tier {t.tier}{when}"
+                )
+            )
+    else:
+        blocks.append(_context("Nothing assigned to you."))
+    blocks.append(_section("*:raising_hand: Tickets you asked*"))
+    if asked:
+        for t in asked[:10]:
+            blocks.append(
+                _section(
+                    f"{thread_link(t)} {escape(t.summary)}\n{STATE_LABELS[t.state]} · "
+                    f"handled by {person(t.assignee)}"
+                )
+            )
+    else:
+        blocks.append(_context("No open requests from you."))
+    return blocks
+
+
+# ---- the report -----------------------------------------------------------------------------
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _duration(value: timedelta | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def report_text(report: SupportReport, zone: ZoneInfo) -> str:
+    return (
+        f"Support report for {report.queue_id}: {report.total} tickets, SLA attainment "
+        f"{_share(report.sla_attainment)}"
+    )
+
+
+def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]:
+    end_shown = report.end - timedelta(seconds=1)
+    period = f"{report.start.astimezone(zone):%a %d %b} to {end_shown.astimezone(zone):%a %d %b %Y}"
+    weeks = "week" if report.weeks == 1 else f"{report.weeks} weeks"
+    satisfaction = (
+        f"{report.satisfaction:.1f}/5 ({report.ratings} ratings)" if report.satisfaction else "-"
+    )
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": _text(f"Support report: {report.queue_id}"[:150], "plain_text"),
+        },
+        _context(f"{period} ({weeks}) · times in {zone.key}"),
+        {
+            "type": "section",
+            "fields": [
+                _text(f"*Tickets*\n{report.total}"),
+                _text(
+                    f"*SLA attainment*\n{_share(report.sla_attainment)} "
+                    f"({report.sla_met} of {report.sla_decided} decided)"
+                ),
+                _text(f"*Median first response*\n{_duration(report.median_first_response)}"),
+                _text(f"*Median resolution*\n{_duration(report.median_resolution)}"),
+                _text(f"*Satisfaction*\n{satisfaction}"),
+                _text(
+                    f"*Answered by docs*\n{_share(report.docs_share)} ({report.answered_by_docs})"
+                ),
+            ],
+        },
+    ]
+    if report.by_category:
+        lines = []
+        for category, count in report.by_category.items():
+            label = CATEGORIES.get(
+                category, "Uncategorised" if category == UNCATEGORISED else category
+            )
+            flag = " :mag: *investigate*" if category in report.investigate else ""
+            lines.append(f"• {label}: {count}{flag}")
+        blocks.append(_section("*By category*\n" + "\n".join(lines)))
+        severities = " · ".join(
+            f"{s} {report.by_severity[s]}" for s in SEVERITIES if report.by_severity.get(s)
+        )
+        blocks.append(_section(f"*By severity*: {severities}"))
+    if report.investigate:
+        blocks.append(
+            _context(
+                f":mag: More than {report.threshold} a week in a category: look for repetition "
+                "to remove with documentation, training or platform changes."
+            )
+        )
+    still_open = ", ".join(f"#{n}" for n in report.still_open[:30]) or "none"
+    blocks.append(_section(f"*Still open at the end*: {len(report.still_open)} ({still_open})"))
+    if report.load is not None:
+        load = report.load
+        verdict = (
+            f":warning: above the book's {OPERATIONAL_LOAD_LIMIT:.0%}: little time is left to "
+            "improve the platform"
+            if load.over_limit
+            else f"within the book's {OPERATIONAL_LOAD_LIMIT:.0%}"
+        )
+        blocks.append(
+            _section(
+                f"*Operational load*: {_share(load.combined)} of the team's time "
+                f"(on-call {_share(load.oncall)}, support rotation {_share(load.support)}, "
+                f"{load.team_size} people), {verdict}."
+            )
+        )
+    return blocks
