@@ -143,10 +143,14 @@ class Scheduler:
         try:
             with self.db.session() as session:
                 session.add(JobRun(job=job.name, due_at=due, ran_at=now))
-                session.flush()  # the claim: a second replica fails here, or waits and fails
+                try:
+                    session.flush()  # the claim: a second replica fails here, or waits and fails
+                except IntegrityError:
+                    # Already ran (this process before a restart, or another replica). Only the
+                    # claim counts as that: the job's own integrity errors are failures below.
+                    session.rollback()
+                    return False
                 job.run(session, due)
-        except IntegrityError:
-            return False  # already ran (this process before a restart, or another replica)
         except Exception:
             log.exception(
                 "job %s due %s failed; it will be retried while within grace",
