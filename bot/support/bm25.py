@@ -9,11 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z0-9]+")
-# Words that say nothing about what a request is about; without them "how do I ..." would match
-# every how-to runbook equally.
-STOPWORDS = frozenset(
-    ["a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "get", "got", "had", "has", "have", "having", "help", "hi", "hello", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "my", "need", "needs", "no", "not", "of", "on", "or", "our", "please", "should", "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "thanks", "thank", "hey", "anyone", "someone"]
-)
+# Words that say nothing about what a request is about; without them "how do I ..." or "I have a
+# request" would match every how-to runbook equally.
+_STOPWORD_TEXT = """
+a about after all also am an and any anyone are as at be been before but by can could did do
+does doing for from get got had has have having hello help hey hi how i if in into is issue
+issues it its just know like me my need needs no not of on or our please problem problems
+question questions request requests should so some someone than thank thanks that the their
+them then there these they this those ticket to too try trying up us want was we were what
+when where which who why will with would you your
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def tokenize(text: str) -> list[str]:

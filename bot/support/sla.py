@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.business_hours import BusinessCalendar
@@ -29,11 +29,12 @@ class Measure(Protocol):
 class WallClock:
     """Every minute counts: critical requests are around the clock."""
 
+    # In UTC: adding to an aware datetime in a DST zone would add wall-clock time instead.
     def add(self, start: datetime, delta: timedelta) -> datetime:
-        return start + max(delta, timedelta(0))
+        return start.astimezone(UTC) + max(delta, timedelta(0))
 
     def between(self, start: datetime, end: datetime) -> timedelta:
-        return max(end - start, timedelta(0))
+        return max(end.astimezone(UTC) - start.astimezone(UTC), timedelta(0))
 
 
 def measure_for(org: OrgConfig, target: SlaTarget, team_id: str | None) -> Measure:
@@ -61,6 +62,13 @@ def pauses_from(transitions: Iterable[tuple[datetime, str]]) -> list[Pause]:
     return pauses
 
 
+def _in_utc(pauses: Sequence[Pause]) -> list[Pause]:
+    # Same-zone aware datetimes subtract as wall time; UTC keeps every hour one hour long.
+    return sorted(
+        Pause(p.start.astimezone(UTC), p.end.astimezone(UTC) if p.end else None) for p in pauses
+    )
+
+
 def deadline(
     measure: Measure, start: datetime, target: timedelta, pauses: Sequence[Pause] = ()
 ) -> datetime | None:
@@ -68,8 +76,8 @@ def deadline(
 
     None when the clock is paused now (an open pause begins before the target is reached).
     """
-    cursor, remaining = start, target
-    for pause in sorted(pauses):
+    cursor, remaining = start.astimezone(UTC), target
+    for pause in _in_utc(pauses):
         if pause.end is not None and pause.end <= cursor:
             continue
         candidate = measure.add(cursor, remaining)
@@ -86,8 +94,9 @@ def elapsed(
     measure: Measure, start: datetime, at: datetime, pauses: Sequence[Pause] = ()
 ) -> timedelta:
     """Counted time between start and `at`, not counting pauses."""
+    start, at = start.astimezone(UTC), at.astimezone(UTC)
     total = measure.between(start, at)
-    for pause in pauses:
+    for pause in _in_utc(pauses):
         begin = max(pause.start, start)
         end = min(pause.end or at, at)
         total -= measure.between(begin, end)
