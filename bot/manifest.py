@@ -28,7 +28,7 @@ def build_manifest(public_url: str | None = None) -> dict[str, Any]:
                     "url": f"{base}/slack/events",
                     "description": command["description"],
                     "usage_hint": command.get("usage_hint", ""),
-                    "should_escape": False,
+                    "should_escape": command.get("should_escape", False),
                 }
             )
         shortcuts += part.get("shortcuts", [])

@@ -47,10 +47,12 @@ def make_slack_client(settings: Settings) -> WebClient:
 
 # Each capability wires its scheduled jobs and timer handlers into the runtime here, in one place.
 def _capability_installers() -> list[Callable[[Runtime], None]]:
+    from bot.oncall.jobs import install as install_oncall
     from bot.paging.service import install as install_paging
     from bot.support.schedule import install as install_support
 
     installers: list[Callable[[Runtime], None]] = []
+    installers.append(install_oncall)
     installers.append(install_paging)
     installers.append(install_support)
     return installers

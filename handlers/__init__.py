@@ -8,19 +8,24 @@ from slack_bolt import App
 from starlette.routing import BaseRoute
 
 from bot.runtime import Runtime
-from handlers import alerts, home, paging, support
+from handlers import alerts, home, oncall, paging, support
 
 
 def register_listeners(app: App, runtime: Runtime) -> None:
+    oncall.register(app, runtime)
     paging.register(app, runtime)
     support.register(app, runtime)
-    home.register(app, runtime, sections=[paging.home_section, support.home_section])
+    home.register(
+        app,
+        runtime,
+        sections=[oncall.home_section, paging.home_section, support.home_section],
+    )
 
 
 def http_routes(runtime: Runtime) -> list[BaseRoute]:
-    return [*alerts.routes(runtime)]
+    return [*alerts.routes(runtime), *oncall.http_routes(runtime)]
 
 
 def manifest_parts() -> list[dict[str, Any]]:
     """What each capability needs from Slack: commands, shortcuts, scopes, events."""
-    return [paging.MANIFEST, support.MANIFEST]
+    return [oncall.MANIFEST, paging.MANIFEST, support.MANIFEST]
