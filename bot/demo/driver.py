@@ -80,6 +80,7 @@ class SlackDriver:
             "type": "event_callback",
             "event_id": event_id,
             "event_time": int(time.time()),
+            "authed_users": [BOT_USER_ID],  # deprecated by Slack, still required by its schema
             "authorizations": [
                 {
                     "enterprise_id": None,

@@ -416,11 +416,28 @@ class FakeSlack:
         users = args.get("users", "")
         members = users if isinstance(users, list) else [u for u in users.split(",") if u]
         self.usergroups[group] = members
+        created = self._base_ts
         return {
             "ok": True,
             "usergroup": {
                 "id": group,
                 "team_id": TEAM_ID,
+                "is_usergroup": True,
+                "is_subteam": True,
+                "name": group.lower(),
+                "description": "",
+                "handle": group.lower(),
+                "is_external": False,
+                "date_create": created,
+                "date_update": created,
+                "date_delete": 0,
+                "auto_type": None,
+                "auto_provision": False,
+                "enterprise_subteam_id": "",
+                "created_by": BOT_USER_ID,
+                "updated_by": BOT_USER_ID,
+                "deleted_by": None,
+                "prefs": {"channels": [], "groups": []},
                 "users": members,
                 "user_count": len(members),
             },
@@ -451,4 +468,13 @@ class FakeSlack:
         return {"ok": True}
 
     def _m_team_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "team": {"id": TEAM_ID, "name": "Demo Org", "domain": "opsbot-demo"}}
+        return {
+            "ok": True,
+            "team": {
+                "id": TEAM_ID,
+                "name": "Demo Org",
+                "domain": "opsbot-demo",
+                "email_domain": "example.com",
+                "icon": {"image_default": True},
+            },
+        }
