@@ -273,7 +273,8 @@ class OutboxSender:
             row = session.get(OutboxMessage, message_id)
             assert row is not None
             row.last_error = f"{status or ''} {error or ''}".strip()[:500]
-            if status == 429 or error == "ratelimited":
+            # Slack answers "ratelimited"; its published spec spells it "rate_limited".
+            if status == 429 or error in ("ratelimited", "rate_limited"):
                 retry_after = _retry_after(headers)
                 row.status = PENDING
                 row.not_before = now + timedelta(seconds=retry_after)
