@@ -208,8 +208,9 @@ def test_429_postpones_exactly_retry_after_then_sends(db, fake, sender, clock):
     assert row(db, "k").attempts == 2
 
 
-def test_a_ratelimited_error_without_retry_after_waits_thirty_seconds(db, fake, sender):
-    fake.fail("chat.postMessage", error="ratelimited")
+@pytest.mark.parametrize("error", ["ratelimited", "rate_limited"])
+def test_a_ratelimited_error_without_retry_after_waits_thirty_seconds(db, fake, sender, error):
+    fake.fail("chat.postMessage", error=error)
     post(db, "k")
     sender.drain()
     assert row(db, "k").not_before == START + timedelta(seconds=30)
