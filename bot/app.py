@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -76,11 +77,18 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        bolt_request = BoltRequest(
-            body=body.decode("utf-8"),
-            query=request.query_params,  # type: ignore[arg-type]
-            headers=request.headers,  # type: ignore[arg-type]
-        )
+        try:
+            bolt_request = BoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_params,  # type: ignore[arg-type]
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except ValueError:
+            # Bolt parses before it verifies, so an unparsable body never reaches its check.
+            verifier = SignatureVerifier(runtime.settings.slack_signing_secret or "")
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return JSONResponse({"error": "invalid request"}, 401)  # as Bolt answers
+            return JSONResponse({"error": "the body is neither JSON nor form data"}, 400)
         # Bolt's dispatch blocks (it waits for ack); keep it off the event loop.
         bolt_response = await anyio.to_thread.run_sync(bolt_app.dispatch, bolt_request)
         runtime.outbox.wake()
