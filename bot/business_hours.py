@@ -56,6 +56,18 @@ class BusinessCalendar:
                 yield found
             day += timedelta(days=1)
 
+    @property
+    def day_length(self) -> timedelta:
+        return datetime.combine(date.min, self.end) - datetime.combine(date.min, self.start)
+
+    def working_span(self, delta: timedelta) -> timedelta:
+        """A duration in days and weeks read as business days and weeks: with 09:00-17:00 on
+        weekdays, 1d is 8 hours of business time and 1w is 40; hours and minutes stay as they are.
+        This is what "resolution within 3d, business hours" means to the people it promises."""
+        weeks, rest = divmod(delta, timedelta(weeks=1))
+        days, rest = divmod(rest, timedelta(days=1))
+        return (weeks * len(self.days) + days) * self.day_length + rest
+
     def contains(self, instant: datetime) -> bool:
         found = self.window(instant.astimezone(self.zone).date())
         return found is not None and found[0] <= instant < found[1]

@@ -101,7 +101,9 @@ def register(app: App, runtime: Runtime) -> None:
 
     @app.command("/support")
     @friendly_errors
-    def on_command(ack: Ack, command: dict[str, Any], respond: Any, client: Any) -> None:
+    def on_command(
+        ack: Ack, body: dict[str, Any], command: dict[str, Any], respond: Any, client: Any
+    ) -> None:
         words = (command.get("text") or "").split()
         if words and words[0].lower() == "help":
             ack(text=_help(runtime), response_type="ephemeral")
@@ -128,7 +130,9 @@ def register(app: App, runtime: Runtime) -> None:
 
     @app.shortcut("create_support_request")
     @friendly_errors
-    def on_shortcut(ack: Ack, shortcut: dict[str, Any], respond: Any, client: Any) -> None:
+    def on_shortcut(
+        ack: Ack, body: dict[str, Any], shortcut: dict[str, Any], respond: Any, client: Any
+    ) -> None:
         ack()
         message = shortcut.get("message") or {}
         channel = (shortcut.get("channel") or {}).get("id")

@@ -88,7 +88,7 @@ def business(team: str = "infra") -> BusinessCalendar:
             datetime(2026, 11, 27, 15, 0, tzinfo=UTC),  # Fri 10:00 EST
         ),
         (
-            "a 3-day resolution target is 24 business hours",
+            "24 business hours are three business days",
             "infra",
             ny(2026, 11, 16, 9, 30),
             timedelta(days=1),

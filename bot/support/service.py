@@ -298,10 +298,10 @@ def sla_state(org: OrgConfig, session: Session, ticket: Ticket) -> SlaState | No
     opened = ticket.opened_at
     first = None
     if ticket.first_response_at is None and ticket.state != RESOLVED:
-        first = sla.clock(measure, opened, target.first_response, found)
+        first = sla.clock(measure, opened, sla.counted(measure, target.first_response), found)
     resolution = None
     if ticket.state != RESOLVED:
-        resolution = sla.clock(measure, opened, target.resolution, found)
+        resolution = sla.clock(measure, opened, sla.counted(measure, target.resolution), found)
     return SlaState(
         severity=ticket.severity,
         business_hours=target.business_hours,

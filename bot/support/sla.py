@@ -41,6 +41,13 @@ def measure_for(org: OrgConfig, target: SlaTarget, team_id: str | None) -> Measu
     return BusinessCalendar.for_team(org, team_id) if target.business_hours else WallClock()
 
 
+def counted(measure: Measure, target: timedelta) -> timedelta:
+    """The target in the measure's time: in business hours, days are business days."""
+    if isinstance(measure, BusinessCalendar):
+        return measure.working_span(target)
+    return target
+
+
 @dataclass(frozen=True, order=True)
 class Pause:
     start: datetime
