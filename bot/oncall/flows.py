@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot import outbox
 from bot.clock import as_utc
@@ -22,6 +22,7 @@ from bot.mrkdwn import escape, user
 from bot.oncall import messages, service
 from bot.oncall.models import Override, SwapRequest
 from bot.oncall.schedule import Cadence
+from bot.outbox import OutboxMessage
 from bot.scheduler import Timer, cancel_timers, set_timer
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def sync_presence(
     current = service.who_is_on_call(session, org, rotation_id, at)
     if rotation.usergroup and current.primary is not None:
         person = resolve(current.primary)
-        outbox.enqueue(
+        _set_once(
             session,
             f"oncall:usergroup:{rotation.usergroup}:{_iso(at)}:{person}",
             "usergroups.users.update",
@@ -118,7 +119,7 @@ def sync_presence(
         return
     topic = ("On call: " + " · ".join(parts))[:250]
     digest = hashlib.sha1(topic.encode()).hexdigest()[:10]
-    outbox.enqueue(
+    _set_once(
         session,
         f"oncall:topic:{channel}:{_iso(at)}:{digest}",
         "conversations.setTopic",
@@ -126,6 +127,26 @@ def sync_presence(
         at,
         coalesce=f"oncall:topic:{channel}",
     )
+
+
+def _set_once(
+    session: Session,
+    key: str,
+    method: str,
+    payload: dict[str, Any],
+    at: datetime,
+    *,
+    coalesce: str,
+) -> None:
+    """Enqueue a state-setting call unless the last one we made set exactly this."""
+    last = session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.coalesce_key == coalesce)
+        .order_by(col(OutboxMessage.id).desc())
+    ).first()
+    if last is not None and last.payload == payload and last.status != outbox.FAILED:
+        return
+    outbox.enqueue(session, key, method, payload, at, coalesce=coalesce)
 
 
 # ---- overrides ------------------------------------------------------------------------------
@@ -138,22 +159,25 @@ def schedule_override(session: Session, org: OrgConfig, override: Override, now:
     for edge in (start, end):
         if edge > now:
             set_timer(session, EDGE_TIMER, ref, edge, now, {"rotation": override.rotation_id})
+    # Whoever starts at either edge (the cover, then the person it hands back to) is reminded.
     for lead in org.rotation(override.rotation_id).reminders:
-        if start - lead > now:
-            set_timer(
-                session,
-                OVERRIDE_REMINDER_TIMER,
-                ref,
-                start - lead,
-                now,
-                {"rotation": override.rotation_id, "lead": int(lead.total_seconds())},
-            )
+        for name, edge in (("start", start), ("end", end)):
+            if edge - lead > now:
+                set_timer(
+                    session,
+                    OVERRIDE_REMINDER_TIMER,
+                    f"{ref}:{name}",
+                    edge - lead,
+                    now,
+                    {"at": edge.isoformat(), "lead": int(lead.total_seconds())},
+                )
 
 
 def unschedule_override(session: Session, override: Override) -> None:
     ref = f"override:{override.id}"
     cancel_timers(session, EDGE_TIMER, ref)
-    cancel_timers(session, OVERRIDE_REMINDER_TIMER, ref)
+    for name in ("start", "end"):
+        cancel_timers(session, OVERRIDE_REMINDER_TIMER, f"{ref}:{name}")
 
 
 def announce_override(
@@ -171,15 +195,18 @@ def announce_override(
         f"*{escape(override.rotation_id)}* from {messages.when(as_utc(override.start), zone)} "
         f"to {messages.when(as_utc(override.end), zone)}"
     )
-    by = "" if resolve(actor) == resolve(override.person) else f" ({mention(actor)} set it up)"
     why = f"\nReason: {escape(override.reason)}" if override.reason else ""
     replaced = ", ".join(mention(p) for p in result.replaced)
+
+    def by(person: str) -> str:
+        return "" if resolve(actor) == resolve(person) else f" ({mention(actor)} set it up)"
+
     told = {resolve(override.person)}
     _dm(
         session,
         f"oncall:override:{override.id}:dm:{resolve(override.person)}",
         override.person,
-        f":raising_hand: You cover {span} for {replaced}{by}.{why}",
+        f":raising_hand: You cover {span} for {replaced}{by(override.person)}.{why}",
         now,
         resolve,
     )
@@ -191,7 +218,7 @@ def announce_override(
             session,
             f"oncall:override:{override.id}:dm:{resolve(person)}",
             person,
-            f":relieved: {mention(override.person)} covers your {span}{by}.{why}",
+            f":relieved: {mention(override.person)} covers your {span}{by(person)}.{why}",
             now,
             resolve,
         )
@@ -557,7 +584,7 @@ def on_override_reminder(
         session,
         org,
         override.rotation_id,
-        as_utc(override.start),
+        as_utc(datetime.fromisoformat(timer.payload["at"])),
         timedelta(seconds=timer.payload.get("lead", 0)),
         now,
         resolve,

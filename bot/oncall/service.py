@@ -127,7 +127,12 @@ def sync_rosters(session: Session, org: OrgConfig, now: datetime) -> list[Roster
                 )
             )
             continue
-        before = next_shifts_by_person(session, org, rotation.id, now)
+        # The next shifts as recorded so far (the org as it was, before this change).
+        recorded = rotation.model_copy(update={"members": records[-1].members})
+        was = org.model_copy(
+            update={"rotations": [recorded if r.id == rotation.id else r for r in org.rotations]}
+        )
+        before = next_shifts_by_person(session, was, rotation.id, now)
         cadence = schedule.Cadence.of(rotation, org.rotation_zone(rotation.id))
         current = cadence.index_at(now)
         from_index = 0 if current is None else current + 1
@@ -249,7 +254,35 @@ def who_is_on_call(session: Session, org: OrgConfig, rotation_id: str, at: datet
 
 
 def _segment_at(session: Session, org: OrgConfig, rotation_id: str, at: datetime) -> Segment | None:
-    for segment in timeline(session, org, rotation_id, at, at + timedelta(microseconds=1)):
+    """The whole stretch containing `at`, followed across handoffs to the same person."""
+    found = _piece_at(session, org, rotation_id, at)
+    if found is None:
+        return None
+    for _ in range(_MAX_STRETCH):
+        later = _piece_at(session, org, rotation_id, found.end)
+        if later is None or later.person != found.person:
+            break
+        found = replace(found, end=later.end)
+    for _ in range(_MAX_STRETCH):
+        earlier = _piece_at(session, org, rotation_id, found.start - _TICK)
+        if earlier is None or earlier.person != found.person:
+            break
+        found = replace(
+            found,
+            start=earlier.start,
+            shift_index=earlier.shift_index,
+            scheduled=earlier.scheduled,
+            override_id=found.override_id or earlier.override_id,
+        )
+    return found
+
+
+_TICK = timedelta(microseconds=1)
+_MAX_STRETCH = 60  # shifts one person may hold in a row before we stop following
+
+
+def _piece_at(session: Session, org: OrgConfig, rotation_id: str, at: datetime) -> Segment | None:
+    for segment in timeline(session, org, rotation_id, at, at + _TICK):
         if segment.start <= at < segment.end:
             return segment
     return None
