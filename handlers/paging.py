@@ -184,6 +184,12 @@ def runbook_view(title: str, body: str) -> dict[str, Any]:
     }
 
 
+def conflict_text(exc: Any) -> str:
+    """The core's refusal, plus who got there first (a mention the core cannot write)."""
+    by = f" (by {person(exc.by)})" if exc.by else ""
+    return f":information_source: {mrkdwn.escape(str(exc))}{by}"
+
+
 def _value(view: dict[str, Any], block_id: str) -> str:
     state = view.get("state", {}).get("values", {}).get(block_id, {}).get("value", {})
     if state.get("selected_option"):
@@ -266,15 +272,21 @@ def register(app: App, runtime: Runtime) -> None:
     @friendly_errors
     def acknowledge(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
-        with runtime.db.session() as session:
-            service.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
+        try:
+            with runtime.db.session() as session:
+                service.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
+        except service.PageConflict as exc:
+            ephemeral(respond, conflict_text(exc))
 
     @app.action("page.escalate")
     @friendly_errors
     def escalate(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
-        with runtime.db.session() as session:
-            service.escalate(runtime, session, _page_id(body), body["user"]["id"])
+        try:
+            with runtime.db.session() as session:
+                service.escalate(runtime, session, _page_id(body), body["user"]["id"])
+        except service.PageConflict as exc:
+            ephemeral(respond, conflict_text(exc))
 
     @app.action("page.resolve")
     @friendly_errors

@@ -24,7 +24,7 @@ from bot.config import OrgConfig
 from bot.durations import format_duration
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.paging.alerts import FIRING, Alert, route
-from bot.paging.blocks import local, page_blocks, page_text, person
+from bot.paging.blocks import local, page_blocks, page_text
 from bot.paging.escalation import (
     ACKNOWLEDGE,
     ACKNOWLEDGED,
@@ -323,9 +323,18 @@ def _start_chain(
 ) -> None:
     delay = policy.delay_before(0, 0)
     if delay.total_seconds() > 0:
-        set_timer(session, ESCALATION_TIMER, _timer_ref(page), now + delay, now, {"position": 0})
+        _arm(session, page, now + delay, now, 0)
     else:
         _run_chain(runtime, session, page, 0, now)
+
+
+def _arm(session: Session, page: Page, due: datetime, now: datetime, position: int) -> None:
+    """Set the timer for the step at `position`. A timer cancelled at the same instant (a manual
+    escalation re-arming the chain) is reused, so its payload is set afresh."""
+    timer = set_timer(session, ESCALATION_TIMER, _timer_ref(page), due, now, {"position": position})
+    if timer.payload != {"position": position}:
+        timer.payload = {"position": position}
+    timer.status = "pending"
 
 
 def _run_chain(
@@ -342,23 +351,13 @@ def _run_chain(
         if following >= page.steps_total:
             if notified:
                 # The last step gets its window too; then the page says nobody acknowledged.
-                due = now + policy.last_step_window()
-                set_timer(
-                    session, ESCALATION_TIMER, _timer_ref(page), due, now, {"position": following}
-                )
+                _arm(session, page, now + policy.last_step_window(), now, following)
             else:
                 _event(session, page, "escalation_exhausted", now, detail="no step left to notify")
             return
         delay = policy.delay_before(*divmod(following, steps))
         if notified and delay.total_seconds() > 0:
-            set_timer(
-                session,
-                ESCALATION_TIMER,
-                _timer_ref(page),
-                now + delay,
-                now,
-                {"position": following},
-            )
+            _arm(session, page, now + delay, now, following)
             return
         position = following
 
@@ -449,7 +448,7 @@ def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) 
     )
     page = get_page(session, page_id)
     if claimed.rowcount != 1:
-        raise Conflict(_why_not(runtime, page, ACKNOWLEDGE))
+        raise _why_not(runtime, page, ACKNOWLEDGE)
     cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
     _event(session, page, "acknowledged", now, actor=user_id)
     _publish(runtime, session, page, now)
@@ -478,7 +477,7 @@ def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> 
                 f"Every step of policy '{page.policy_id}' has been notified already; "
                 "there is nobody further to escalate to."
             )
-        raise Conflict(_why_not(runtime, page, ESCALATE))
+        raise _why_not(runtime, page, ESCALATE)
     cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
     _event(session, page, "escalated", now, actor=user_id)
     _run_chain(runtime, session, page, page.position + 1, now)
@@ -516,7 +515,7 @@ def resolve(
     )
     page = get_page(session, page_id)
     if claimed.rowcount != 1:
-        raise Conflict(_why_not(runtime, page, RESOLVE))
+        raise _why_not(runtime, page, RESOLVE)
     _resolved(runtime, session, page, now, user_id, classification, note)
     return page
 
@@ -577,17 +576,27 @@ def classify(
     return page
 
 
-def _why_not(runtime: Runtime, page: Page, event: str) -> str:
+class PageConflict(Conflict):
+    """A move the page's current state refuses; `by` is who got there first (a Slack id)."""
+
+    def __init__(self, message: str, status: str, by: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.by = by
+
+
+def _why_not(runtime: Runtime, page: Page, event: str) -> PageConflict:
     zone = runtime.org.zone(page.team_id)
     if page.status == RESOLVED and page.resolved_at is not None:
-        who = f" by {person(page.resolved_by)}" if page.resolved_by else ""
-        return f"Page #{page.id} was already resolved{who} at {local(page.resolved_at, zone)}."
-    if page.status == ACKNOWLEDGED and event == ACKNOWLEDGE and page.acknowledged_at is not None:
-        return (
-            f"Page #{page.id} was already acknowledged by {person(page.acknowledged_by)} "
-            f"at {local(page.acknowledged_at, zone)}."
+        message = f"Page #{page.id} was already resolved at {local(page.resolved_at, zone)}."
+    elif page.status == ACKNOWLEDGED and event == ACKNOWLEDGE and page.acknowledged_at:
+        message = (
+            f"Page #{page.id} was already acknowledged at {local(page.acknowledged_at, zone)}."
         )
-    return refusal(page.status, event)
+    else:
+        message = refusal(page.status, event)
+    by = page.resolved_by if page.status == RESOLVED else page.acknowledged_by
+    return PageConflict(message, page.status, by)
 
 
 # ---- timeline and messages -----------------------------------------------------------------
