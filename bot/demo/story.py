@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from bot.demo.chapter_oncall import chapter_oncall
 from bot.demo.fake_slack import Call
 from bot.demo.world import World
 
@@ -210,6 +211,7 @@ class Narrator:
         text = re.sub(r"<@([UW][A-Z0-9]+)>", lambda m: "@" + self.name(m[1]), text)
         text = re.sub(r"<#([CGD][A-Z0-9]+)(\|[^>]*)?>", lambda m: self.where(m[1]), text)
         text = re.sub(r"<!subteam\^([A-Z0-9]+)(\|([^>]*))?>", lambda m: m[3] or "@" + m[1], text)
+        text = re.sub(r"<!date\^[^|>]*\|([^>]*)>", r"\1", text)  # dates: the fallback
         text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", text)
         text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
         return html.unescape(text)
@@ -261,7 +263,7 @@ def chapter_foundation(story: Story) -> None:
 
 
 # Chapters in story order; each capability appends its own.
-CHAPTERS: list[Callable[[Story], None]] = [chapter_foundation]
+CHAPTERS: list[Callable[[Story], None]] = [chapter_foundation, chapter_oncall]
 
 
 def run_demo(out: TextIO = sys.stdout, color: bool | None = None) -> int:
