@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from bot.config import parse_org
+from bot.demo.story import sample_org_text
 from bot.oncall import service
 from bot.oncall.calendar import feed_token
 
@@ -424,3 +426,20 @@ def test_calendar_feed_refuses_a_wrong_token_and_an_unknown_rotation(world):
     assert world.http.get("/calendars/infra-oncall.ics").status_code == 403
     missing = world.http.get("/calendars/nope.ics?token=x")
     assert missing.status_code == 404 and missing.json() == {"error": "unknown rotation 'nope'"}
+
+
+def test_a_member_change_in_the_config_moves_only_future_shifts_and_tells_who_moved(world):
+    old = "members: [U0ENG00001, U0ENG00002, U0ENG00003, U0ENG00004, U0ENG00005]\n    start"
+    new = old.replace("U0ENG00005", "U0ENG00011")  # Erin leaves, Fiona joins
+    world.runtime.org = parse_org(sample_org_text().replace(old, new))
+    world.advance(minutes=1)  # the next tick notices the change
+    fiona = [m for m in world.fake.dms("U0ENG00011") if "shift moved" in m.text]
+    assert len(fiona) == 1 and "its members changed in the config" in fiona[0].text
+    erin = [m for m in world.fake.dms(ERIN) if "shift moved" in m.text]
+    assert len(erin) == 1 and "Now: none in the next 26 weeks" in erin[0].text
+    assert not [m for m in world.fake.dms(DEV) if "shift moved" in m.text]
+    org = world.runtime.org
+    with world.db.session() as session:
+        now = service.who_is_on_call(session, org, "infra-oncall", world.clock.now())
+        later = service.who_is_on_call(session, org, "infra-oncall", utc("2026-12-01"))
+    assert (now.primary, later.primary) == (BOB, "U0ENG00011")
