@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import String, cast, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -318,6 +318,13 @@ def _timer_ref(page: Page) -> str:
     return f"page:{page.id}"
 
 
+def _cancel_escalation(session: Session, page_id: int) -> None:
+    """Cancel the page's pending steps. Called before the page's own UPDATE: the scheduler locks
+    a timer and then its page, so taking them in the other order could deadlock (PostgreSQL).
+    If the move is then refused, the unit of work rolls back and the timers stand."""
+    cancel_timers(session, ESCALATION_TIMER, f"page:{page_id}")
+
+
 def _start_chain(
     runtime: Runtime, session: Session, page: Page, policy: PolicySnapshot, now: datetime
 ) -> None:
@@ -435,6 +442,7 @@ def _minutes(delta: Any) -> str:
 
 def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
     now = runtime.clock.now()
+    _cancel_escalation(session, page_id)  # timers before the page: the scheduler's lock order
     claimed = session.exec(
         update(Page)
         .where(col(Page.id) == page_id)
@@ -449,7 +457,6 @@ def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) 
     page = get_page(session, page_id)
     if claimed.rowcount != 1:
         raise _why_not(runtime, page, ACKNOWLEDGE)
-    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
     _event(session, page, "acknowledged", now, actor=user_id)
     _publish(runtime, session, page, now)
     return page
@@ -458,6 +465,7 @@ def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) 
 def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
     """Notify the next step now (the responder wants help, or cannot take it)."""
     now = runtime.clock.now()
+    _cancel_escalation(session, page_id)
     claimed = session.exec(
         update(Page)
         .where(col(Page.id) == page_id)
@@ -478,7 +486,6 @@ def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> 
                 "there is nobody further to escalate to."
             )
         raise _why_not(runtime, page, ESCALATE)
-    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
     _event(session, page, "escalated", now, actor=user_id)
     _run_chain(runtime, session, page, page.position + 1, now)
     _publish(runtime, session, page, now)
@@ -499,6 +506,7 @@ def resolve(
             f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
         )
     now = runtime.clock.now()
+    _cancel_escalation(session, page_id)
     claimed = session.exec(
         update(Page)
         .where(col(Page.id) == page_id)
@@ -523,6 +531,14 @@ def resolve(
 def resolve_by_key(runtime: Runtime, session: Session, dedup_key: str, via: str) -> Page | None:
     """A `resolved` alert resolves its open page (unclassified: a person classifies it later)."""
     now = runtime.clock.now()
+    open_page = select(Page.id).where(col(Page.open_key) == dedup_key).scalar_subquery()
+    session.exec(
+        update(Timer)
+        .where(col(Timer.kind) == ESCALATION_TIMER)
+        .where(col(Timer.status) == "pending")
+        .where(col(Timer.ref) == literal("page:") + cast(open_page, String))
+        .values(status="cancelled")
+    )
     row = session.exec(
         update(Page)
         .where(col(Page.open_key) == dedup_key)
@@ -545,7 +561,6 @@ def _resolved(
     classification: str | None,
     note: str | None,
 ) -> None:
-    cancel_timers(session, ESCALATION_TIMER, _timer_ref(page))
     detail = CLASSIFICATIONS[classification] if classification else ""
     if note:
         detail = f"{detail}: {note}" if detail else note
