@@ -42,9 +42,12 @@ class BlockKitError(AssertionError):
 
 
 def _unknown_keys(given: Any, parsed: Any, path: str) -> list[str]:
-    """Keys the bot sent that slack_sdk's model dropped: typos Slack would reject or ignore."""
+    """Keys (and element types) the bot sent that slack_sdk's model dropped: typos Slack would
+    reject or ignore."""
     problems = []
-    if isinstance(given, dict) and isinstance(parsed, dict):
+    if isinstance(given, dict) and not isinstance(parsed, dict):
+        problems.append(f"{path} (type {given.get('type')!r})")
+    elif isinstance(given, dict) and isinstance(parsed, dict):
         for key, value in given.items():
             if key not in parsed:
                 problems.append(f"{path}.{key}")
@@ -56,24 +59,80 @@ def _unknown_keys(given: Any, parsed: Any, path: str) -> list[str]:
     return problems
 
 
-def check_blocks(blocks: Any, where: str = "blocks") -> None:
+# Text objects Slack accepts only as plain_text (slack_sdk does not check all of them).
+_PLAIN_TEXT_KEYS = {"title", "label", "placeholder", "submit", "close"}
+
+
+def _mrkdwn_where_plain_text_is_required(node: Any, path: str) -> list[str]:
+    problems = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            plain_only = key in _PLAIN_TEXT_KEYS or (
+                key == "text" and node.get("type") in ("header", "button")
+            )
+            if plain_only and isinstance(value, dict) and value.get("type") == "mrkdwn":
+                problems.append(f"{path}.{key}")
+            problems += _mrkdwn_where_plain_text_is_required(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            problems += _mrkdwn_where_plain_text_is_required(item, f"{path}[{index}]")
+    return problems
+
+
+def _duplicate_ids(blocks: list[Any], where: str) -> list[str]:
+    """Slack rejects a block_id repeated in one message or view, and an action_id repeated in
+    one block."""
+    problems = []
+    block_ids = [b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("block_id")]
+    problems += [
+        f"{where}: block_id {i!r} repeated"
+        for i in sorted(set(block_ids))
+        if block_ids.count(i) > 1
+    ]
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        elements = list(block.get("elements") or [])
+        for key in ("accessory", "element"):
+            if isinstance(block.get(key), dict):
+                elements.append(block[key])
+        action_ids = [
+            e.get("action_id") for e in elements if isinstance(e, dict) and e.get("action_id")
+        ]
+        problems += [
+            f"{where}[{index}]: action_id {i!r} repeated"
+            for i in sorted(set(action_ids))
+            if action_ids.count(i) > 1
+        ]
+    return problems
+
+
+def check_blocks(blocks: Any, where: str = "blocks", limit: int = 50) -> None:
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
     if not isinstance(blocks, list):
         raise BlockKitError(f"{where}: blocks must be a list")
-    if len(blocks) > 50:
-        raise BlockKitError(f"{where}: {len(blocks)} blocks (a message allows 50)")
+    if len(blocks) > limit:
+        raise BlockKitError(f"{where}: {len(blocks)} blocks (at most {limit} allowed)")
     for index, block in enumerate(blocks):
-        parsed = Block.parse(block)
-        if parsed is None:
-            raise BlockKitError(f"{where}[{index}]: unknown block type {block.get('type')!r}")
         try:
+            parsed = Block.parse(block)
+            if parsed is None:
+                raise BlockKitError(f"{where}[{index}]: unknown block type {block.get('type')!r}")
             as_dict = parsed.to_dict()  # validates recursively
-        except Exception as exc:
+        except BlockKitError:
+            raise
+        except Exception as exc:  # slack_sdk raises TypeError for missing or unexpected fields
             raise BlockKitError(f"{where}[{index}] ({block.get('type')}): {exc}") from None
         unknown = _unknown_keys(block, as_dict, f"{where}[{index}]")
         if unknown:
             raise BlockKitError(f"unknown Block Kit keys: {', '.join(unknown)}")
+        mrkdwn = _mrkdwn_where_plain_text_is_required(block, f"{where}[{index}]")
+        if mrkdwn:
+            raise BlockKitError(f"mrkdwn where Slack needs plain_text: {', '.join(mrkdwn)}")
+    duplicates = _duplicate_ids(blocks, where)
+    if duplicates:
+        raise BlockKitError("; ".join(duplicates))
 
 
 def check_view(view: Any, where: str = "view") -> None:
@@ -90,6 +149,9 @@ def check_view(view: Any, where: str = "view") -> None:
         "previous_view_id",
         "app_installed_team_id",
     }
+    if view.get("type") == "modal" and not view.get("title"):
+        raise BlockKitError(f"{where}: a modal needs a title")
+    check_blocks(view.get("blocks") or [], f"{where}.blocks", limit=100)
     try:
         parsed = View(**{k: v for k, v in view.items() if k not in allowed or k == "id"})
         as_dict = parsed.to_dict()
@@ -100,6 +162,11 @@ def check_view(view: Any, where: str = "view") -> None:
     ]
     if unknown:
         raise BlockKitError(f"unknown Block Kit keys: {', '.join(unknown)}")
+    mrkdwn = _mrkdwn_where_plain_text_is_required(
+        {k: v for k, v in view.items() if k != "blocks"}, where
+    )
+    if mrkdwn:
+        raise BlockKitError(f"mrkdwn where Slack needs plain_text: {', '.join(mrkdwn)}")
 
 
 def check_payload(method: str, args: dict[str, Any]) -> None:
