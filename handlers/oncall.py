@@ -24,6 +24,8 @@ from bot.clock import as_utc
 from bot.errors import InvalidInput, NotAllowed, NotFound, OpsbotError
 from bot.oncall import calendar, flows, messages, service
 from bot.oncall.when import take_date, take_end, take_instant
+from bot.paging import blocks as paging_blocks
+from bot.paging import load as paging_load
 from bot.runtime import Runtime
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
@@ -352,6 +354,9 @@ def _load(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: An
     blocks: list[dict[str, Any]] = []
     with runtime.db.session() as session:
         for rotation in rotations[:10]:
+            if rotation.kind == "oncall":  # pager load, from paging
+                report = paging_load.weekly_load(session, runtime.org, rotation.id, now)
+                blocks += paging_blocks.load_blocks(report, mention)
             rows = service.load(session, runtime.org, rotation.id, now)
             blocks += messages.load_blocks(rotation.id, rows, mention, service.LOAD_WINDOW)
     ephemeral(respond, "On-call load over the last quarter", blocks[:50])

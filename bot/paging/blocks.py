@@ -188,3 +188,69 @@ def _actions(page: Page, runbook: Runbook | None) -> list[dict[str, Any]]:
     if runbook is not None and runbook.body and not page.runbook_url:
         elements.append(_button("Read the runbook", "page.runbook", page))
     return elements
+
+
+# ---- pager load (rendered inside /oncall load) ----------------------------------------------
+
+_LEVEL_ICON = {"healthy": ":large_green_circle:", "strained": ":large_yellow_circle:"}
+
+
+def _percent(rate: float) -> str:
+    return f"{round(rate * 100)}%"
+
+
+def load_blocks(report: Any, mention: Any) -> list[dict[str, Any]]:
+    """A rotation's pager load (a bot.paging.load.LoadReport); `mention(person)` names people."""
+    icon = _LEVEL_ICON.get(report.level, ":red_circle:")
+    weeks = len(report.weeks)
+    totals = report.totals
+    head = (
+        f":pager: *{mrkdwn.escape(report.rotation_id)}*: {report.per_week:.1f} business-impacting "
+        f"pages a week over the last {weeks} weeks {icon} *{report.level}*"
+    )
+    if report.restore_stability:
+        head += (
+            "\n:rotating_light: *Restore stability*: more than 5 business-impacting pages a week "
+            "is not sustainable. Put feature work aside until the platform is stable."
+        )
+    by_week = " · ".join(
+        f"{w.counts.counted} {_LEVEL_ICON.get(w.level, ':red_circle:')}" for w in report.weeks
+    )
+    fields = [
+        f"*Pages*\n{totals.pages}: {totals.business_impacting} business-impacting, "
+        f"{totals.false_alarms} false alarms, {totals.deploy_noise} own-deploy noise, "
+        f"{totals.unclassified} unclassified",
+        f"*Off-hours pages*\n{totals.off_hours} ({_percent(report.off_hours_rate)})",
+        f"*Fell through to the secondary*\n{totals.fell_through} "
+        f"({_percent(report.fall_through_rate)}; should be rare)",
+        f"*Week by week, oldest first*\n{by_week}",
+    ]
+    people = [
+        f"{mention(p.person)}: {p.per_week:.1f} a week on call "
+        f"{_LEVEL_ICON.get(p.level, ':red_circle:')} ({p.counts.pages} pages, "
+        f"{p.counts.off_hours} off-hours)"
+        for p in report.people
+        if p.counts.pages or p.weeks_on_call
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    if people:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(people)[:2900]}}
+        )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Healthy under 2 business-impacting pages a week, strained 2 to 5, "
+                    "unsustainable over 5. Unclassified pages count until someone classifies "
+                    "them; false alarms and own-deploy noise are shown, not counted.",
+                }
+            ],
+        }
+    )
+    return blocks

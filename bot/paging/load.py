@@ -133,18 +133,15 @@ def weekly_load(
     org.rotation(rotation_id)  # UnknownRotation for a typo
     weeks = max(1, weeks)
     start = now - weeks * WEEK
-    pages = pages_of(session, rotation_id, start, now)
-    week_loads = []
-    for index in range(weeks):
-        week_start = start + index * WEEK
-        week_end = week_start + WEEK
-        week_loads.append(
-            WeekLoad(
-                week_start,
-                week_end,
-                PageCounts.of(p for p in pages if week_start <= p.opened_at < week_end),
-            )
-        )
+    # Up to and including now: a page that has just opened counts.
+    pages = pages_of(session, rotation_id, start, now + timedelta(microseconds=1))
+    buckets: list[list[Page]] = [[] for _ in range(weeks)]
+    for page in pages:
+        buckets[min(int((page.opened_at - start) / WEEK), weeks - 1)].append(page)
+    week_loads = [
+        WeekLoad(start + i * WEEK, start + (i + 1) * WEEK, PageCounts.of(bucket))
+        for i, bucket in enumerate(buckets)
+    ]
     on_call = _on_call_weeks(session, org, rotation_id, now, weeks * WEEK)
     people = []
     for who in sorted({p.primary_user for p in pages if p.primary_user} | set(on_call)):
