@@ -287,9 +287,7 @@ def _swap(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: An
     rotation = runtime.org.rotation(words.pop(0))
     mine, theirs = take_date(words), take_date(words)
     if words:
-        raise InvalidInput(
-            f"I did not understand '{mrkdwn.escape(' '.join(words))}'; dates are YYYY-MM-DD."
-        )
+        raise InvalidInput(f"I did not understand '{' '.join(words)}'; dates are YYYY-MM-DD.")
     now = runtime.clock.now()
     zone = runtime.org.rotation_zone(rotation.id)
     with runtime.db.session() as session:
@@ -354,11 +352,11 @@ def _load(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: An
     blocks: list[dict[str, Any]] = []
     with runtime.db.session() as session:
         for rotation in rotations[:10]:
+            rows = service.load(session, runtime.org, rotation.id, now)
+            blocks += messages.load_blocks(rotation.id, rows, mention, service.LOAD_WINDOW)
             if rotation.kind == "oncall":  # pager load, from paging
                 report = paging_load.weekly_load(session, runtime.org, rotation.id, now)
                 blocks += paging_blocks.load_blocks(report, mention)
-            rows = service.load(session, runtime.org, rotation.id, now)
-            blocks += messages.load_blocks(rotation.id, rows, mention, service.LOAD_WINDOW)
     ephemeral(respond, "On-call load over the last quarter", blocks[:50])
 
 
@@ -418,7 +416,8 @@ def _int(text: str | None, what: str = "number") -> int:
     try:
         return int(text or "")
     except ValueError:
-        raise InvalidInput(f"'{mrkdwn.escape(text or '')}' is not a valid {what}.") from None
+        # friendly_errors escapes the message for mrkdwn.
+        raise InvalidInput(f"'{text or ''}' is not a valid {what}.") from None
 
 
 def _person(runtime: Runtime, word: str) -> str:

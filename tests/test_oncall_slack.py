@@ -70,6 +70,8 @@ def test_unknown_rotation_and_subcommand_get_clear_messages(world):
     assert "There is no rotation 'nope'" in reply_text(world)
     world.slack.command("/oncall", "dance", user=ALICE)
     assert "'dance' is not an /oncall command" in reply_text(world)
+    world.slack.command("/oncall", "schedule infra-oncall <b>", user=ALICE)
+    assert "'&lt;b&gt;' is not a valid weeks" in reply_text(world)
 
 
 def test_schedule_shows_shifts_as_dates_each_reader_sees_in_their_zone(world):
@@ -258,6 +260,12 @@ def test_an_unanswered_swap_expires_and_the_requester_hears(world):
     # A click from a stale copy of the message still gets a clear answer.
     world.slack.action("oncall.swap_accept", ERIN, value="1", channel=ask.channel)
     assert "was expired already" in reply_text(world)
+
+
+def test_somebody_outside_the_rotation_cannot_ask_for_a_swap(world):
+    world.slack.command("/oncall", f"swap <@{ERIN}> infra-oncall", user=OUTSIDER)
+    assert "Only members of infra-oncall" in reply_text(world)
+    assert not world.fake.dms(ERIN)
 
 
 def test_a_swap_with_yourself_is_refused(world):

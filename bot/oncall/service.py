@@ -528,7 +528,7 @@ def request_swap(
     same: SamePerson = same_ref,
 ) -> SwapRequest:
     """`requester` offers their next (or dated) shift for `requestee`'s next (or dated) one."""
-    org.rotation(rotation_id)
+    require_may_change(org, rotation_id, requester, same)
     if same(requester, requestee) or requester == requestee:
         raise InvalidInput("You cannot swap shifts with yourself.")
     own = _shift_to_swap(session, org, rotation_id, requester, now, mine, same, "You have")
