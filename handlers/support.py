@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -217,8 +218,8 @@ def register(app: App, runtime: Runtime) -> None:
             f"(<#{ticket.thread_channel}>): {escape(ticket.summary)}",
         )
 
-    def ticket_action(name: str, fn: Any) -> None:
-        @app.action(f"support.{name}")
+    def ticket_action(name: str, fn: Any, action_id: Any = None) -> None:
+        @app.action(action_id or f"support.{name}")
         @friendly_errors
         def listener(
             ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
@@ -276,7 +277,8 @@ def register(app: App, runtime: Runtime) -> None:
         )
         client.views_open(trigger_id=body["trigger_id"], view=blocks.rating_comment_modal(ticket))
 
-    ticket_action("rate", rate)
+    # One button per score; a block may not repeat an action id.
+    ticket_action("rate", rate, re.compile(r"^support\.rate\.[1-5]$"))
 
     @app.view("support.critical")
     def on_critical_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from bot.config import parse_org
+from bot.demo.story import sample_org_text
 from bot.support import service
 from bot.support.models import Ticket, TicketEvent
 
@@ -167,10 +169,10 @@ def test_resolve_button_then_the_requester_rates_and_comments(world):
     assert found.state == "resolved" and found.resolution == "fixed"
     assert any("resolved" in m.text for m in thread(world, ts))
     [prompt] = [
-        m for m in world.fake.dms(APP_DEV) if m.blocks and "support.rate" in json.dumps(m.blocks)
+        m for m in world.fake.dms(APP_DEV) if m.blocks and "support.rate.1" in json.dumps(m.blocks)
     ]
-    world.slack.press(prompt, "support.rate", APP_DEV)  # the driver presses the last button: 5
-    assert ticket(world).rating == 5
+    world.slack.press(prompt, "support.rate.4", APP_DEV)
+    assert ticket(world).rating == 4
     assert "rated ticket #1" in world.last_response()["text"]
     world.slack.submit_view(world.opened_view(), APP_DEV, {"comment": {"value": "Took a while"}})
     assert ticket(world).rating_comment == "Took a while"
@@ -180,9 +182,9 @@ def test_only_the_requester_rates(world):
     open_request(world)
     world.slack.press(card(world), "support.resolve", T1)
     [prompt] = [
-        m for m in world.fake.dms(APP_DEV) if m.blocks and "support.rate" in json.dumps(m.blocks)
+        m for m in world.fake.dms(APP_DEV) if m.blocks and "support.rate.1" in json.dumps(m.blocks)
     ]
-    world.slack.press(prompt, "support.rate", T1)
+    world.slack.press(prompt, "support.rate.5", T1)
     assert "Only the person who asked" in world.last_response()["text"]
 
 
@@ -248,11 +250,12 @@ def test_design_question_gets_the_next_office_hours_slot_instead_of_an_sla(world
     assert not ticket(world).first_response_breached
 
 
-def test_office_hours_on_a_holiday_move_to_the_next_week(world):
-    world.advance(days=9)  # Wed 25 Nov; Thu 26 Nov is a holiday in this test org? no: 25 Dec is
-    queue = world.org.queue("infra-help")
-    start, _ = service.next_office_hours(world.org, queue, datetime(2026, 12, 24, 15, 0, tzinfo=NY))
-    assert start == datetime(2026, 12, 31, 14, 0, tzinfo=NY)  # Thu 24 Dec passed; 31 Dec next
+def test_office_hours_on_a_holiday_move_to_the_next_week():
+    org = parse_org(sample_org_text().replace("holidays: [2026-12-25", "holidays: [2026-11-26"))
+    queue = org.queue("infra-help")
+    start, end = service.next_office_hours(org, queue, datetime(2026, 11, 20, 9, 0, tzinfo=NY))
+    assert start == datetime(2026, 12, 3, 14, 0, tzinfo=NY)  # Thanksgiving (26 Nov) skipped
+    assert end - start == timedelta(hours=1)
 
 
 def test_critical_request_for_a_tier_0_app_pages_through_the_critical_policy(world):

@@ -409,7 +409,8 @@ def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
             "type": "actions",
             "block_id": f"support.rate.{ticket.id}",
             "elements": [
-                _button(str(score), "support.rate", f"{ticket.id}:{score}") for score in range(1, 6)
+                _button(str(score), f"support.rate.{score}", f"{ticket.id}:{score}")
+                for score in range(1, 6)
             ],
         },
     ]
