@@ -103,3 +103,8 @@ def test_excerpt_is_the_first_paragraph_of_prose(tmp_path):
     runbook = make_index(tmp_path).get("how-to-request-database-access")
     assert runbook is not None
     assert runbook.excerpt.startswith("Ask for read access")
+
+
+def test_a_much_weaker_runner_up_is_not_offered(tmp_path):
+    matches = make_index(tmp_path).search("read access to the orders postgres database")
+    assert [m.runbook.slug for m in matches] == ["how-to-request-database-access"]

@@ -258,9 +258,10 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
 
 
 def assigned_text(ticket: Ticket, queue: Queue) -> str:
+    rotation = queue.t2 if ticket.tier >= 2 else queue.t1
     return (
         f":inbox_tray: New support ticket {thread_link(ticket)} in `{escape(queue.id)}` is yours "
-        f"(you are on `{escape(queue.t1)}`): {escape(ticket.summary)}"
+        f"(you are on `{escape(rotation or '')}`, Tier {ticket.tier}): {escape(ticket.summary)}"
     )
 
 
@@ -652,7 +653,9 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
     period = f"{report.start.astimezone(zone):%a %d %b} to {end_shown.astimezone(zone):%a %d %b %Y}"
     weeks = "week" if report.weeks == 1 else f"{report.weeks} weeks"
     satisfaction = (
-        f"{report.satisfaction:.1f}/5 ({report.ratings} ratings)" if report.satisfaction else "-"
+        f"{report.satisfaction:.1f}/5 ({report.ratings} rating{'s' if report.ratings != 1 else ''})"
+        if report.satisfaction
+        else "-"
     )
     blocks: list[dict[str, Any]] = [
         {

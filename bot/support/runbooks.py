@@ -17,6 +17,7 @@ TITLE_WEIGHT = 3
 KEYWORD_WEIGHT = 2
 # Below this a "match" is one common word; offering it would teach people to ignore suggestions.
 MINIMUM_SCORE = 1.0
+RELATIVE_CUTOFF = 0.5  # of the best match's score
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class RunbookIndex:
     def search(self, text: str, limit: int = 3) -> list[RunbookMatch]:
         self._refresh()
         hits = self._bm25.rank(tokenize(text), limit=limit, minimum=MINIMUM_SCORE)
+        # Far weaker runner-ups only distract from the one that fits.
+        hits = [h for h in hits if h.score >= RELATIVE_CUTOFF * hits[0].score]
         return [RunbookMatch(self._runbooks[h.index], round(h.score, 3)) for h in hits]
 
 

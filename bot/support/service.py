@@ -1033,7 +1033,7 @@ def on_sla_timer(
         return
     setattr(ticket, f"{target}_breached", True)
     reason = f"{blocks.TARGET_LABELS[target]} SLA breached"
-    event = _record(session, ticket, "breached", now, detail=target)
+    event = _record(session, ticket, "breached", now, detail=reason)
     if ticket.tier < 2 and queue.t2:
         escalate(runtime, session, ticket, None, reason)
         return
@@ -1144,7 +1144,8 @@ def report_window(
 
 
 def current_window(now: datetime, weeks: int) -> tuple[datetime, datetime]:
-    return now - timedelta(weeks=weeks), now
+    """The last `weeks` weeks up to and including this instant."""
+    return now - timedelta(weeks=weeks), now + timedelta(microseconds=1)
 
 
 def weekly_report_due(org: OrgConfig, queue: Queue, after: datetime) -> datetime:
