@@ -211,3 +211,16 @@ def test_experts_given_by_email_are_recognised(world_factory):
     world = world_factory(org_yaml=org)
     world.slack.message(EXPERTS, "U0EXP00001", "FYI: new runbook for disk alerts")
     assert tickets(world) == []
+
+
+def test_rotation_members_given_by_email_are_assigned_by_slack_id(world_factory):
+    from bot.demo.story import sample_org_text
+
+    org = sample_org_text().replace(
+        "members: [U0ENG00002, U0ENG00003, U0ENG00004, U0ENG00005, U0ENG00001]",
+        "members: [U0ENG00002, U0ENG00003, dev@example.com, U0ENG00005, U0ENG00001]",
+    )
+    world = world_factory(org_yaml=org)
+    world.slack.message(HELP, APP_DEV, "Is the artifact registry slow for anyone else?")
+    [ticket] = tickets(world)
+    assert ticket.assignee == T1

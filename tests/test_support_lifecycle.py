@@ -414,3 +414,46 @@ def test_weekly_report_due_is_monday_0900_local_across_dst(world):
     spring = service.weekly_report_due(world.org, queue, datetime(2027, 3, 9, tzinfo=NY))
     assert spring.astimezone(NY).strftime("%a %d %b %H:%M %Z") == "Mon 15 Mar 09:00 EDT"
     assert service.weekly_report_due(world.org, queue, due) - due == timedelta(weeks=1)
+
+
+def test_breach_across_the_fall_back_weekend_fires_at_monday_1100_est(world_factory, tmp_path):
+    world = world_factory(start=datetime(2026, 10, 30, 15, 0, tzinfo=NY))  # Friday, EDT
+    world.runtime.extras["support.runbooks_dir"] = str(tmp_path)
+    open_request(world)
+    due = ticket(world).first_response_due
+    assert due == datetime(2026, 11, 2, 11, 0, tzinfo=NY)  # 2h Friday + 2h Monday, now EST
+    assert due.astimezone(NY).tzname() == "EST"
+    world.advance(days=2, hours=20, minutes=59)  # Mon 10:59 EST: 69 real hours (fall back)
+    assert not ticket(world).first_response_breached
+    world.advance(minutes=2)
+    assert ticket(world).first_response_breached
+
+
+def test_raising_the_severity_re_times_the_clock(world):
+    open_request(world)  # normal at 09:30: first response by 13:30
+    world.slack.action(
+        "support.severity",
+        APP_DEV,
+        selected_option="1:high",
+        channel=HELP,
+        message={"ts": card(world).ts, "type": "message", "text": ""},
+    )
+    found = ticket(world)
+    assert found.severity == "high"
+    assert found.first_response_due == datetime(2026, 11, 16, 10, 30, tzinfo=NY)
+    world.advance(hours=1, minutes=1)
+    assert ticket(world).first_response_breached
+
+
+def test_the_demo_tells_the_support_story(capsys):
+    from io import StringIO
+
+    from bot.demo.story import run_demo
+
+    out = StringIO()
+    assert run_demo(out, color=False) == 0
+    text = out.getvalue()
+    assert "Support: tickets in tiered queues with SLAs" in text
+    assert "answered by docs" in text
+    assert "Escalated to T2" in text and "#infra-triage" in text
+    assert "paged the on-call engineer" in text
