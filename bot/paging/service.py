@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast, literal, update
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ESCALATION_TIMER = "page.escalate"
+# A repeat of an open page's alert shows up on its messages within this long (one edit per
+# message per window, however many alerts arrive); state changes are shown at once.
+REPEAT_EDIT_DELAY = timedelta(seconds=30)
 RUNBOOKS = "paging.runbooks"
 SUMMARY_LIMIT = 300
 
@@ -188,7 +191,7 @@ def _count_repeat(runtime: Runtime, session: Session, key: str, now: datetime) -
     if page_id is None:
         return None
     page = get_page(session, page_id[0])
-    _publish(runtime, session, page, now)
+    _publish(runtime, session, page, now, edit_delay=REPEAT_EDIT_DELAY)
     return page
 
 
@@ -629,9 +632,16 @@ def _event(
     session.add(PageEvent(page_id=page.id, at=now, kind=kind, actor=actor, detail=detail[:500]))
 
 
-def _publish(runtime: Runtime, session: Session, page: Page, now: datetime) -> None:
-    """Post the page's new messages and edit the existing ones in place (the outbox sends only
-    the newest pending edit of each, so a storm of repeats costs one edit per message)."""
+def _publish(
+    runtime: Runtime,
+    session: Session,
+    page: Page,
+    now: datetime,
+    edit_delay: timedelta | None = None,
+) -> None:
+    """Post the page's new messages and edit the existing ones in place. The outbox sends only
+    the newest pending edit of a message; `edit_delay` holds an edit back (never later than an
+    edit already waiting) so a storm of repeats becomes a few edits, not one per alert."""
     session.flush()
     if not page.messages:
         return
@@ -646,12 +656,44 @@ def _publish(runtime: Runtime, session: Session, page: Page, now: datetime) -> N
     blocks = page_blocks(page, page_events(session, page.id or 0), zone, runbook)
     text = page_text(page)
     for message in page.messages:
-        if message["key"] in existing:
+        if message["key"] in existing and edit_delay is None:
             outbox.update_message(
                 session, f"{message['key']}:v{page.version}", message["key"], text, now, blocks
             )
+        elif message["key"] in existing:
+            _delayed_edit(session, message["key"], page.version, text, blocks, now, edit_delay)
         else:
             outbox.post(session, message["key"], message["to"], text, now, blocks=blocks)
+
+
+def _delayed_edit(
+    session: Session,
+    of: str,
+    version: int,
+    text: str,
+    blocks: list[dict[str, Any]],
+    now: datetime,
+    delay: timedelta,
+) -> None:
+    # The same coalesce key as outbox.update_message, so any newer edit (an acknowledgement,
+    # sent at once) replaces this one and a stale repeat count never overwrites it.
+    coalesce = f"update:{of}"
+    waiting = session.exec(
+        select(outbox.OutboxMessage.not_before)
+        .where(outbox.OutboxMessage.coalesce_key == coalesce)
+        .where(outbox.OutboxMessage.status == outbox.PENDING)
+    ).first()
+    due = min(waiting, now + delay) if waiting is not None else now + delay
+    outbox.enqueue(
+        session,
+        f"{of}:v{version}",
+        "chat.update",
+        {"text": text, "blocks": blocks},
+        now,
+        ref=of,
+        coalesce=coalesce,
+        not_before=due,
+    )
 
 
 # ---- wiring --------------------------------------------------------------------------------
