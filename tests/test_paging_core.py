@@ -292,7 +292,9 @@ def test_the_shipped_runbooks_all_parse_and_name_their_alerts():
     assert index.problems == []
     assert len(index.runbooks) >= 3
     for runbook in index.runbooks.values():
-        assert runbook.title and runbook.alerts and runbook.owner_team and runbook.body
+        assert runbook.title and runbook.owner_team and runbook.body
+        assert runbook.alerts or runbook.keywords  # how-to runbooks (support) have no alerts
+    assert sum(bool(r.alerts) for r in index.runbooks.values()) >= 3
     assert index.for_alert("KubePodCrashLooping").name == "kube-pod-crashlooping"
     assert index.for_alert("NoSuchAlert") is None
 
