@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.demo.chapter_oncall import chapter_oncall
+from bot.demo.chapter_paging import chapter_paging
 from bot.demo.chapter_support import chapter_support
 from bot.demo.fake_slack import Call
 from bot.demo.world import World
@@ -264,7 +265,12 @@ def chapter_foundation(story: Story) -> None:
 
 
 # Chapters in story order; each capability appends its own.
-CHAPTERS: list[Callable[[Story], None]] = [chapter_foundation, chapter_oncall, chapter_support]
+CHAPTERS: list[Callable[[Story], None]] = [
+    chapter_foundation,
+    chapter_oncall,
+    chapter_support,
+    chapter_paging,
+]
 
 
 def run_demo(out: TextIO = sys.stdout, color: bool | None = None) -> int:

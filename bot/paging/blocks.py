@@ -158,7 +158,10 @@ def _links(page: Page, runbook: Runbook | None) -> str:
 
 
 def _event_line(event: PageEvent, zone: ZoneInfo) -> str:
-    who = f" by {person(event.actor)}" if event.actor else ""
+    if event.kind == "notified":
+        who = f" {person(event.actor)}"  # the person paged, not someone acting
+    else:
+        who = f" by {person(event.actor)}" if event.actor else ""
     detail = f": {mrkdwn.escape(event.detail)}" if event.detail else ""
     return f"• {local(event.at, zone, with_day=False)} {event.kind.replace('_', ' ')}{who}{detail}"
 
