@@ -322,10 +322,10 @@ class OrgConfig(_Model):
     rotations: list[Rotation] = Field(default_factory=list)
     escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
     alert_routes: list[AlertRoute] = Field(default_factory=list)
-    applications: list[Application] = Field(default_factory=list)
-    support: Support = Field(default_factory=Support)
     # The policy for alerts no route matches; without it such alerts are refused (HTTP 422).
     alert_default_policy: str | None = None
+    applications: list[Application] = Field(default_factory=list)
+    support: Support = Field(default_factory=Support)
     wins: Wins | None = None
     platform_migrations: PlatformMigrations = Field(default_factory=PlatformMigrations)
 
@@ -622,8 +622,6 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
     for i, route in enumerate(org.alert_routes):
         if route.policy not in policies:
             yield ConfigIssue(("alert_routes", i, "policy"), f"unknown policy '{route.policy}'")
-    for i, app in enumerate(org.applications):
-        if app.owner_team not in teams:
     if org.alert_default_policy is not None and org.alert_default_policy not in policies:
         yield ConfigIssue(("alert_default_policy",), f"unknown policy '{org.alert_default_policy}'")
     for i, policy in enumerate(org.escalation_policies):
@@ -634,6 +632,8 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
                     "steps fire in order: 'after' counts from the page, so it cannot be "
                     "earlier than the step before",
                 )
+    for i, app in enumerate(org.applications):
+        if app.owner_team not in teams:
             yield ConfigIssue(("applications", i, "owner_team"), f"unknown team '{app.owner_team}'")
     for i, queue in enumerate(org.support.queues):
         loc = ("support", "queues", i)
