@@ -92,7 +92,7 @@ def test_two_replicas_receiving_the_same_new_alert_open_one_page(world):
     for round_ in range(ROUNDS):
         body = alertmanager_body(alertmanager_alert(fingerprint=f"same{round_}"))
 
-        def receive() -> list[Any]:
+        def receive(body: dict[str, Any] = body) -> list[Any]:
             with world.db.session() as session:
                 return service.receive_alerts(world.runtime, session, parse("alertmanager", body))
 
