@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import wall_time_to_utc
 from bot.config import WEEKDAYS, OrgConfig
+from bot.durations import WrittenDuration
 
 _MAX_DAYS = 3660  # ten years of scanning is a bug, not a calendar
 
@@ -61,11 +62,15 @@ class BusinessCalendar:
         return datetime.combine(date.min, self.end) - datetime.combine(date.min, self.start)
 
     def working_span(self, delta: timedelta) -> timedelta:
-        """A duration in days and weeks read as business days and weeks: with 09:00-17:00 on
-        weekdays, 1d is 8 hours of business time and 1w is 40; hours and minutes stay as they are.
+        """Business time for a target written in config. Weeks and days written as such mean
+        business weeks and days (with 09:00-17:00 on weekdays, "1d" is 8 hours of business time
+        and "1w" is 40); hours and minutes stay as written, so "24h" is 24 business hours.
         This is what "resolution within 3d, business hours" means to the people it promises."""
-        weeks, rest = divmod(delta, timedelta(weeks=1))
-        days, rest = divmod(rest, timedelta(days=1))
+        if isinstance(delta, WrittenDuration):
+            weeks, days, rest = delta.weeks_written, delta.days_written, delta.below_a_day
+        else:  # built in code: whole days count as business days
+            weeks, rest = divmod(delta, timedelta(weeks=1))
+            days, rest = divmod(rest, timedelta(days=1))
         return (weeks * len(self.days) + days) * self.day_length + rest
 
     def contains(self, instant: datetime) -> bool:

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
 )
@@ -127,8 +128,9 @@ def _local_datetime(value: Any) -> datetime:
         ) from None
 
 
+# PlainValidator keeps the WrittenDuration (pydantic would rebuild a plain timedelta).
 Duration = Annotated[
-    timedelta, BeforeValidator(_duration), PlainSerializer(lambda d: d.total_seconds())
+    timedelta, PlainValidator(_duration), PlainSerializer(lambda d: d.total_seconds())
 ]
 Weekday = Annotated[str, BeforeValidator(_weekday)]
 TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]

@@ -12,8 +12,40 @@ _PART = re.compile(r"(\d+)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
 
 
+class WrittenDuration(timedelta):
+    """A parsed duration that remembers how many weeks and days were written as such.
+
+    Business-hours arithmetic needs it: "3d" of business time is three business days, while
+    "24h" is twenty-four business hours, though both are the same timedelta.
+    """
+
+    weeks_written: int
+    days_written: int
+
+    def __new__(cls, total: timedelta, weeks: int, days: int) -> WrittenDuration:
+        self = super().__new__(cls, seconds=total.total_seconds())
+        self.weeks_written = weeks
+        self.days_written = days
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (
+            WrittenDuration,
+            (timedelta(seconds=self.total_seconds()), self.weeks_written, self.days_written),
+        )
+
+    @property
+    def below_a_day(self) -> timedelta:
+        """What was written in hours, minutes and seconds."""
+        return timedelta(seconds=self.total_seconds()) - timedelta(
+            weeks=self.weeks_written, days=self.days_written
+        )
+
+
 def parse_duration(text: str | int | timedelta) -> timedelta:
-    """Parse '15m', '4h', '1d', '2w', '1h30m'; a bare 0 is allowed and means no time."""
+    """Parse '15m', '4h', '1d', '2w', '1h30m'; a bare 0 is allowed and means no time.
+
+    Text yields a WrittenDuration (a timedelta that also knows its written weeks and days)."""
     if isinstance(text, timedelta):
         return text
     if isinstance(text, int) and not isinstance(text, bool) and text == 0:
@@ -23,9 +55,14 @@ def parse_duration(text: str | int | timedelta) -> timedelta:
             f"'{text}' is not a duration (use a number and a unit: 15m, 4h, 1d, 2w)"
         )
     total = timedelta(0)
+    weeks = days = 0
     for amount, unit in _PART.findall(text.lower()):
         total += timedelta(**{_UNITS[unit]: int(amount)})
-    return total
+        if unit == "w":
+            weeks += int(amount)
+        elif unit == "d":
+            days += int(amount)
+    return WrittenDuration(total, weeks, days)
 
 
 def format_duration(delta: timedelta) -> str:

@@ -285,3 +285,15 @@ def test_the_frozen_clock_only_moves_when_told():
 def test_as_utc_restores_the_zone_sqlite_forgets():
     assert as_utc(datetime(2026, 11, 16, 14, 30)) == utc(2026, 11, 16, 14, 30)
     assert as_utc(ny(2026, 11, 16, 9, 30)) == utc(2026, 11, 16, 14, 30)
+
+
+def test_business_targets_read_written_days_as_business_days_and_hours_as_hours(sample_org):
+    from bot.business_hours import BusinessCalendar
+    from bot.durations import parse_duration
+
+    calendar = BusinessCalendar.for_team(sample_org, "infra")  # 09:00-17:00, Mon-Fri
+    assert calendar.working_span(parse_duration("3d")) == timedelta(hours=24)
+    assert calendar.working_span(parse_duration("2w")) == timedelta(hours=80)
+    assert calendar.working_span(parse_duration("24h")) == timedelta(hours=24)
+    assert calendar.working_span(parse_duration("1d4h")) == timedelta(hours=12)
+    assert sample_org.support.sla["normal"].resolution.days_written == 3  # kept through config

@@ -66,3 +66,14 @@ def test_durations_are_formatted_in_the_shortest_readable_form(delta, text):
 @pytest.mark.parametrize("text", ["15m", "4h", "1d", "2w", "1w 1d", "1d 4h", "1h 30m"])
 def test_formatting_a_parsed_duration_gives_it_back(text):
     assert format_duration(parse_duration(text)) == text
+
+
+def test_a_parsed_duration_remembers_the_weeks_and_days_written_as_such():
+    one_day = parse_duration("1d")
+    day_in_hours = parse_duration("24h")
+    assert one_day == day_in_hours  # the same length of time ...
+    assert (one_day.weeks_written, one_day.days_written) == (0, 1)  # ... written differently
+    assert (day_in_hours.weeks_written, day_in_hours.days_written) == (0, 0)
+    mixed = parse_duration("1w2d3h")
+    assert (mixed.weeks_written, mixed.days_written) == (1, 2)
+    assert mixed.below_a_day == timedelta(hours=3)
