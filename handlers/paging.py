@@ -15,6 +15,7 @@ from bot.errors import OpsbotError
 from bot.paging import service
 from bot.paging.blocks import person
 from bot.paging.models import CLASSIFICATIONS
+from bot.runbooks import runbook_index
 from bot.runtime import Runtime
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
@@ -315,7 +316,7 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         with runtime.db.session() as session:
             page = service.get_page(session, _page_id(body))
-        runbook = service.runbook_index(runtime).get(page.runbook)
+        runbook = runbook_index(runtime).get(page.runbook)
         if runbook is None:
             ephemeral(respond, ":warning: That runbook is no longer in runbooks/.")
             return

@@ -1,4 +1,4 @@
-"""Paging's pure parts: webhook parsing, routing, the escalation state machine, runbooks, levels."""
+"""Paging's pure parts: webhook parsing, routing, the escalation state machine, load levels."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from bot.paging.escalation import (
     resolve_policy,
 )
 from bot.paging.load import HEALTHY, STRAINED, UNSUSTAINABLE, level
-from bot.paging.runbooks import RunbookIndex, parse_runbook, runbooks_dir
 from tests.paging_samples import alertmanager_alert, alertmanager_body, grafana_body
 
 # ---- webhook bodies ---------------------------------------------------------------------------
@@ -282,34 +281,6 @@ def test_a_rotation_pages_through_itself_then_its_secondary():
     assert policy.steps[1].after == timedelta(minutes=15)
     configured = resolve_policy(org, "infra-default")
     assert configured.repeat == 1 and configured.first_rotation == "infra-oncall"
-
-
-# ---- runbooks ---------------------------------------------------------------------------------
-
-
-def test_the_shipped_runbooks_all_parse_and_name_their_alerts():
-    index = RunbookIndex.load(runbooks_dir())
-    assert index.problems == []
-    assert len(index.runbooks) >= 3
-    for runbook in index.runbooks.values():
-        assert runbook.title and runbook.owner_team and runbook.body
-        assert runbook.alerts or runbook.keywords  # how-to runbooks (support) have no alerts
-    assert sum(bool(r.alerts) for r in index.runbooks.values()) >= 3
-    assert index.for_alert("KubePodCrashLooping").name == "kube-pod-crashlooping"
-    assert index.for_alert("NoSuchAlert") is None
-
-
-def test_a_page_without_an_alert_name_finds_a_runbook_by_keywords():
-    index = RunbookIndex.load(runbooks_dir())
-    assert index.find(None, "Checkout returns 502 at the ingress").name == "ingress-5xx"
-    assert index.find(None, "The coffee machine is empty") is None
-
-
-def test_a_runbook_without_a_title_is_refused():
-    with pytest.raises(ValueError, match="title"):
-        parse_runbook("x", "---\nalerts: [A]\n---\nbody")
-    with pytest.raises(ValueError, match="alerts or keywords"):
-        parse_runbook("x", "---\ntitle: T\n---\nbody")
 
 
 # ---- load levels (the book's numbers) ---------------------------------------------------------

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot import mrkdwn
 from bot.paging.escalation import ACKNOWLEDGED, RESOLVED, TRIGGERED, PolicySnapshot
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
-from bot.paging.runbooks import Runbook
+from bot.runbooks import Runbook
 
 TIMELINE_LINES = 8
 _STATUS_ICON = {

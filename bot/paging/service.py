@@ -39,7 +39,7 @@ from bot.paging.escalation import (
     resolve_policy,
 )
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
-from bot.paging.runbooks import RunbookIndex, runbooks_dir
+from bot.runbooks import runbook_index
 from bot.scheduler import Timer, cancel_timers, set_timer
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ ESCALATION_TIMER = "page.escalate"
 # A repeat of an open page's alert shows up on its messages within this long (one edit per
 # message per window, however many alerts arrive); state changes are shown at once.
 REPEAT_EDIT_DELAY = timedelta(seconds=30)
-RUNBOOKS = "paging.runbooks"
 SUMMARY_LIMIT = 300
 
 
@@ -83,13 +82,6 @@ def open_pages_for(session: Session, user_id: str) -> list[Page]:
         select(Page).where(col(Page.status).in_(OPEN_STATUSES)).order_by(col(Page.opened_at))
     ).all()
     return [p for p in pages if user_id in p.notified or p.acknowledged_by == user_id]
-
-
-def runbook_index(runtime: Runtime) -> RunbookIndex:
-    index = runtime.extras.get(RUNBOOKS)
-    if index is None:
-        index = runtime.extras[RUNBOOKS] = RunbookIndex.load(runbooks_dir())
-    return index
 
 
 # ---- opening -------------------------------------------------------------------------------
@@ -151,7 +143,7 @@ def trigger_page(
         primary_user=primary,
         labels=labels,
         alert_name=alert_name,
-        runbook=runbook.name if runbook else None,
+        runbook=runbook.slug if runbook else None,
         runbook_url=runbook_url,
         link_url=link_url,
         requested_by=requested_by,
@@ -702,7 +694,6 @@ def _delayed_edit(
 def install(runtime: Runtime) -> None:
     from bot.paging import load
 
-    runtime.extras[RUNBOOKS] = RunbookIndex.load(runbooks_dir())
     runtime.scheduler.on_timer(
         ESCALATION_TIMER,
         lambda session, timer, now: on_escalation_timer(runtime, session, timer, now),
