@@ -3,14 +3,17 @@ re-read when they change, and one index that pages and support requests share.""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
+from bot.paging import service as paging
 from bot.runbooks import InvalidRunbook, RunbookIndex, parse_runbook, runbook_index, runbooks_dir
 from bot.runbooks.bm25 import BM25, tokenize
+from bot.support import service as support
 
 RUNBOOKS = {
     "how-to-request-database-access.md": """---
@@ -269,3 +272,28 @@ def test_the_runtime_makes_one_index_over_the_runbooks_directory_on_first_use(wo
     index = runbook_index(world.runtime)
     assert index is runbook_index(world.runtime)
     assert index.directory == runbooks_dir()
+
+
+REDIS = """---
+title: Redis cache evicting keys
+keywords: [redis, cache, eviction]
+owner_team: infra
+---
+The cache is full and Redis evicts keys before they expire; hit rate drops.
+"""
+
+
+def test_pages_and_support_requests_answer_from_the_same_index(world, tmp_path):
+    world.runtime.extras["runbooks"] = RunbookIndex(tmp_path)
+    (tmp_path / "redis-eviction.md").write_text(REDIS)
+    with world.db.session() as session:
+        page = paging.trigger_page(
+            world.runtime, session, policy_id="infra-default", summary="Redis evicting keys"
+        )
+        assert page.runbook == "redis-eviction"
+    world.settle()
+    world.slack.message("C0HELP00001", "U0APP00001", "The redis cache evicts our sessions")
+    with world.db.session() as session:
+        view = support.card(world.runtime, session, support.get_ticket(session, 1))
+    assert [m.runbook.slug for m in view.runbooks] == ["redis-eviction"]
+    assert "redis-eviction.md" in json.dumps([m.blocks for m in world.fake.posts("C0HELP00001")])

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlmodel import select
 
+from bot.runbooks import RunbookIndex
 from bot.support.models import Ticket
 
 HELP = "C0HELP00001"
@@ -29,7 +30,7 @@ def thread_replies(world, ts, channel=HELP):
 @pytest.fixture
 def quiet_runbooks(world, tmp_path):
     """An empty runbooks directory, so cards show no suggestions unless a test adds some."""
-    world.runtime.extras["support.runbooks_dir"] = str(tmp_path)
+    world.runtime.extras["runbooks"] = RunbookIndex(tmp_path)
     return tmp_path
 
 

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.config import parse_org
 from bot.demo.story import sample_org_text
+from bot.runbooks import RunbookIndex
 from bot.support import service
 from bot.support.models import Ticket, TicketEvent
 
@@ -36,7 +37,7 @@ Ask for read access to a Postgres database through the access portal; approvals 
 @pytest.fixture
 def world(world, tmp_path):
     (tmp_path / "how-to-request-database-access.md").write_text(DB_RUNBOOK)
-    world.runtime.extras["support.runbooks_dir"] = str(tmp_path)
+    world.runtime.extras["runbooks"] = RunbookIndex(tmp_path)
     return world
 
 
@@ -418,7 +419,7 @@ def test_weekly_report_due_is_monday_0900_local_across_dst(world):
 
 def test_breach_across_the_fall_back_weekend_fires_at_monday_1100_est(world_factory, tmp_path):
     world = world_factory(start=datetime(2026, 10, 30, 15, 0, tzinfo=NY))  # Friday, EDT
-    world.runtime.extras["support.runbooks_dir"] = str(tmp_path)
+    world.runtime.extras["runbooks"] = RunbookIndex(tmp_path)
     open_request(world)
     due = ticket(world).first_response_due
     assert due == datetime(2026, 11, 2, 11, 0, tzinfo=NY)  # 2h Friday + 2h Monday, now EST

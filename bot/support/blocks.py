@@ -199,7 +199,7 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
             excerpt = escape(runbook.excerpt)
             blocks.append(
                 _section(
-                    f":book: *{title}* (`runbooks/{escape(runbook.path.name)}`)\n{excerpt}",
+                    f":book: *{title}* (`runbooks/{escape(runbook.file_name)}`)\n{excerpt}",
                     _button("This solved it", "support.solved", f"{t.id}:{runbook.slug}"),
                 )
             )

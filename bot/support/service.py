@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
@@ -23,9 +22,10 @@ from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.oncall.service import timeline, who_is_on_call
 from bot.outbox import OutboxMessage
 from bot.paging.service import trigger_page
+from bot.runbooks import RunbookMatch, runbook_index
+from bot.runbooks.bm25 import BM25, tokenize
 from bot.scheduler import cancel_timers, set_timer
 from bot.support import blocks, sla
-from bot.support.bm25 import BM25, tokenize
 from bot.support.models import (
     BUSINESS_IMPACTS,
     CATEGORIES,
@@ -40,7 +40,6 @@ from bot.support.models import (
     TicketEvent,
 )
 from bot.support.report import OperationalLoad, SupportReport, TicketFacts, build_report
-from bot.support.runbooks import RunbookIndex, RunbookMatch, default_runbooks_dir
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -129,14 +128,6 @@ def may_post_in_experts(runtime: Runtime, session: Session, user: str) -> bool:
             if ref and _same(runtime, session, ref, user):
                 return True
     return False
-
-
-def runbook_index(runtime: Runtime) -> RunbookIndex:
-    index = runtime.extras.get("support.runbook_index")
-    if index is None:
-        directory = Path(runtime.extras.get("support.runbooks_dir") or default_runbooks_dir())
-        index = runtime.extras["support.runbook_index"] = RunbookIndex(directory)
-    return index
 
 
 # ---- reading tickets ------------------------------------------------------------------------
