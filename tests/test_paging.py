@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
 from bot.config import parse_org
 from bot.db import Database
@@ -114,7 +115,7 @@ def test_alerts_without_the_right_bearer_token_are_refused_with_401(world, token
     assert "token" in response.json()["error"]
     assert response.headers["www-authenticate"].startswith("Bearer")
     with world.db.session() as session:
-        assert session.query(Page).count() == 0
+        assert session.exec(select(Page)).all() == []
 
 
 def test_an_unknown_alert_source_is_404(world):
@@ -139,7 +140,7 @@ def test_an_unroutable_alert_is_422_and_nothing_of_its_batch_is_stored(world):
     assert response.json()["field"] == "alerts[1].labels"
     assert response.json()["labels"]["team"] == "finance"
     with world.db.session() as session:
-        assert session.query(Page).count() == 0
+        assert session.exec(select(Page)).all() == []
     assert not world.fake.posts()
 
 
@@ -228,7 +229,7 @@ def test_an_alert_storm_makes_one_page_and_one_message_per_fingerprint(world):
     # Repeats are batched: each message is edited about once per 30 seconds, not per alert.
     assert len(world.fake.calls_to("chat.update")) <= 20 * 2 * 3
     with world.db.session() as session:
-        pages = session.query(Page).all()
+        pages = session.exec(select(Page)).all()
     assert len(pages) == 20 and all(p.repeat_count == 10 for p in pages)
     assert all("×10 alerts" in text_of(m) for m in pages_in(world, INFRA))
 
@@ -452,7 +453,7 @@ def test_page_by_hand_asks_for_business_impact_and_why_paging_helps(world):
     errors = world.last_ack()["errors"]
     assert set(errors) == {"impact", "why"}
     with world.db.session() as session:
-        assert session.query(Page).count() == 0
+        assert session.exec(select(Page)).all() == []
     world.slack.submit_view(
         view,
         "U0APP00001",
@@ -467,7 +468,7 @@ def test_page_by_hand_asks_for_business_impact_and_why_paging_helps(world):
     assert "No customer can pay since 09:20" in blocks and "only infra can roll it back" in blocks
     assert pages_in(world, INFRA)
     with world.db.session() as session:
-        (page,) = session.query(Page).all()
+        (page,) = session.exec(select(Page)).all()
     assert page.requested_by == "U0APP00001" and page.source == "manual"
     assert page.runbook == "ingress-5xx"  # found by keywords in the summary
     confirmation = world.fake.calls_to("chat.postEphemeral")[-1].args
@@ -569,7 +570,7 @@ def test_every_page_change_is_in_its_timeline_with_who_and_when(world):
     world.advance(minutes=3)
     world.slack.press(dms(world, PRIMARY)[0], "page.acknowledge", PRIMARY)
     with world.db.session() as session:
-        events = session.query(PageEvent).filter(PageEvent.page_id == page_id).all()
+        events = session.exec(select(PageEvent).where(PageEvent.page_id == page_id)).all()
     ack = next(e for e in events if e.kind == "acknowledged")
     assert ack.actor == PRIMARY and ack.at == world.clock.now()
     assert "acknowledged by" in text_of(pages_in(world, INFRA)[0])

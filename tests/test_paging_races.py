@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sqlmodel import select
+
 from bot.paging import service
 from bot.paging.alerts import parse
 from bot.paging.models import Page
@@ -102,7 +104,9 @@ def test_two_replicas_receiving_the_same_new_alert_open_one_page(world):
         assert first[0].page_id == second[0].page_id
         assert sorted([first[0].action, second[0].action]) == ["opened", "repeated"]
         with world.db.session() as session:
-            pages = session.query(Page).filter(Page.dedup_key == f"alertmanager:same{round_}").all()
+            pages = session.exec(
+                select(Page).where(Page.dedup_key == f"alertmanager:same{round_}")
+            ).all()
         assert len(pages) == 1 and pages[0].repeat_count == 2
 
 
