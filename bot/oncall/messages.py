@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.durations import format_duration
-from bot.mrkdwn import escape, quote
+from bot.mrkdwn import escape
 from bot.oncall.service import OnCall, PersonLoad, Segment
+from bot.rendering import Mrkdwn, render_parts
 
 Mention = Callable[[str], str]  # config reference -> mrkdwn mention
 
@@ -61,6 +62,16 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> d
 
 def percent(share: float) -> str:
     return f"{share:.0%}"
+
+
+def _template_helpers(zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """What on-call templates call for times; date tokens are mrkdwn we build, so trusted."""
+    return {
+        "when": lambda instant: Mrkdwn(when(instant, zone)),
+        "local": lambda instant: local(instant, zone),
+        "age": lambda since: age(since, now),
+        "percent": percent,
+    }
 
 
 # ---- who is on call -------------------------------------------------------------------------
@@ -154,57 +165,37 @@ def handoff_blocks(
     mention: Mention,
     now: datetime,
 ) -> tuple[str, list[dict[str, Any]]]:
+    """The handoff report: its prose is `templates/oncall_handoff.md.j2`, one block per section."""
+    part = render_parts(
+        "oncall_handoff.md.j2",
+        at=at,
+        outgoing=outgoing,
+        incoming=incoming,
+        figures=figures,
+        open_pages=open_pages,
+        open_tickets=open_tickets,
+        notes=notes,
+        notes_author=notes_author,
+        loads=loads,
+        max_listed=MAX_LISTED,
+        mention=lambda ref: Mrkdwn(mention(ref)),  # a Slack id we resolved, never user text
+        **_template_helpers(zone, now),
+    )
     off = mention(outgoing.primary) if outgoing.primary else "nobody"
     on = mention(incoming.primary) if incoming.primary else "nobody"
     text = f"Handoff for {rotation_id}: {off} hands over to {on}"
-    who = f"{off} hands over to {on}"
-    if incoming.shift_end is not None:
-        who += f", on call until {when(incoming.shift_end, zone)}"
-    if incoming.secondary is not None:
-        who += (
-            f".\nSecondary: {mention(incoming.secondary)} "
-            f"({escape(incoming.secondary_rotation_id or '')})"
-        )
     blocks: list[dict[str, Any]] = [
         header(f"Handoff: {rotation_id}"),
-        section(who),
-        context(f"Handoff at {when(at, zone)}"),
+        section(part["who"]),
+        context(part["handoff_at"]),
         {"type": "divider"},
-        section(
-            "*Outgoing shift*\n"
-            f"Pages: {figures.pages} · business-impacting: {figures.business_impacting} · "
-            f"false alarms: {figures.false_alarms} · off-hours: {figures.off_hours}"
-        ),
+        section(part["outgoing_shift"]),
+        section(part["open_pages"]),
+        section(part["open_tickets"]),
+        section(part["notes"]),
     ]
-    if open_pages:
-        lines = [
-            f"• {escape(p.summary)} (open {age(p.opened_at, now)})" for p in open_pages[:MAX_LISTED]
-        ]
-        if len(open_pages) > MAX_LISTED:
-            lines.append(f"…and {len(open_pages) - MAX_LISTED} more")
-        blocks.append(section(f"*Open pages ({len(open_pages)})*\n" + "\n".join(lines)))
-    else:
-        blocks.append(section("*Open pages*: none"))
-    if open_tickets:
-        lines = [
-            f"• {escape(t.title)} (open {age(t.opened_at, now)})" for t in open_tickets[:MAX_LISTED]
-        ]
-        if len(open_tickets) > MAX_LISTED:
-            lines.append(f"…and {len(open_tickets) - MAX_LISTED} more")
-        blocks.append(section(f"*Open support tickets ({len(open_tickets)})*\n" + "\n".join(lines)))
-    else:
-        blocks.append(section("*Open support tickets*: none"))
-    if notes:
-        by = f" from {mention(notes_author)}" if notes_author else ""
-        blocks.append(section(f"*Handoff notes{by}*\n{quote(notes)}"))
-    else:
-        blocks.append(section("*Handoff notes*: none were written"))
     if loads:
-        shares = " · ".join(
-            f"{mention(r.person)} {percent(r.share)} (off-hours {percent(r.off_hours_share)})"
-            for r in loads
-        )
-        blocks.append(context(f"On-call share over the last quarter: {shares}"))
+        blocks.append(context(part["load"]))
     return text, blocks
 
 
@@ -271,34 +262,25 @@ def agenda_blocks(
     open_tickets: Sequence[Any],
     now: datetime,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """A draft of the weekly operational review agenda for the person who just came off call."""
-    pages = [f"  ◦ still open: {escape(p.summary)}" for p in open_pages[:MAX_LISTED]]
-    tickets = [
-        f"  ◦ {escape(t.title)} (open {age(t.opened_at, now)})" for t in open_tickets[:MAX_LISTED]
-    ]
-    agenda = "\n".join(
-        [
-            f"*1. Pages* ({figures.pages} this shift; {figures.business_impacting} "
-            f"business-impacting, {figures.false_alarms} false alarms, {figures.off_hours} "
-            "off-hours). For each: why did it page at all? What removes the next one?",
-            *pages,
-            f"*2. Customer support issues* ({len(open_tickets)} open). Repeated categories?",
-            *tickets,
-            "*3. Incidents and postmortems*: follow-through on remediation items",
-            "*4. Production changes*: what shipped, what went wrong, what needs automation",
-            "*5. SLIs and SLOs*: dashboard review, trends and outliers",
-        ]
+    """A draft of the weekly operational review agenda for the person who just came off call;
+    its prose is `templates/oncall_review_agenda.md.j2`."""
+    part = render_parts(
+        "oncall_review_agenda.md.j2",
+        rotation_id=rotation_id,
+        start=start,
+        end=end,
+        figures=figures,
+        open_pages=open_pages,
+        open_tickets=open_tickets,
+        max_listed=MAX_LISTED,
+        **_template_helpers(zone, now),
     )
     text = f"Draft agenda for the weekly operational review ({rotation_id})"
     return text, [
         header("Operational review: draft agenda"),
-        section(
-            f"You just came off *{escape(rotation_id)}* "
-            f"({local(start, zone)} → {local(end, zone)}), so preparing the weekly operational "
-            "review is yours. Here is a draft to start from:"
-        ),
-        section(agenda),
-        context("Sustainable on-call: fewer than 5 business-impacting pages a week."),
+        section(part["intro"]),
+        section(part["agenda"]),
+        context(part["footnote"]),
     ]
 
 
