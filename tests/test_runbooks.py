@@ -297,3 +297,9 @@ def test_pages_and_support_requests_answer_from_the_same_index(world, tmp_path):
         view = support.card(world.runtime, session, support.get_ticket(session, 1))
     assert [m.runbook.slug for m in view.runbooks] == ["redis-eviction"]
     assert "redis-eviction.md" in json.dumps([m.blocks for m in world.fake.posts("C0HELP00001")])
+
+
+def test_a_page_without_an_alert_name_prefers_an_operational_runbook_over_a_how_to():
+    index = RunbookIndex(runbooks_dir())  # the shipped runbooks, how-to guides included
+    runbook = index.for_text("postgres replica lagging")
+    assert runbook is not None and runbook.slug == "postgres-replication-lag"

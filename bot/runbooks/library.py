@@ -211,15 +211,19 @@ class RunbookIndex:
         return [RunbookMatch(shelf.runbooks[h.index], round(h.score, 3)) for h in hits]
 
     def for_text(self, text: str) -> Runbook | None:
-        """For pages without an alert name: the best search match, if the text names what that
-        runbook is about (a word of its title or keywords). A word shared only with its body is
-        not enough to put a runbook in front of someone woken at night."""
-        matches = self.search(text, limit=1)
-        if not matches:
-            return None
-        best = matches[0].runbook
-        subject = set(tokenize(best.title)) | set(tokenize(" ".join(best.keywords)))
-        return best if subject & set(tokenize(text)) else None
+        """For pages without an alert name: the best search match whose title or keywords the
+        text names (a word shared only with a body is not enough to put a runbook in front of
+        someone woken at night), preferring operational runbooks (those that answer alerts) over
+        how-to guides."""
+        words = set(tokenize(text))
+        about = [
+            match.runbook
+            for match in self.search(text, limit=5)
+            if words
+            & (set(tokenize(match.runbook.title)) | set(tokenize(" ".join(match.runbook.keywords))))
+        ]
+        operational = [runbook for runbook in about if runbook.alerts]
+        return (operational or about or [None])[0]
 
     def find(self, alert_name: str | None, text: str) -> Runbook | None:
         """The runbook for a page: the one naming its alert, else the one its text is about."""
