@@ -48,7 +48,7 @@ def test_alert_storm_costs_few_posts_and_little_time_per_alert(world_factory, ca
     )
     updates = len(world.fake.calls_to("chat.update"))
     with world.db.session() as session:
-        pages = session.query(Page).all()
+        pages = session.exec(select(Page)).all()
     figures = {
         "pages": len(pages),
         "posts per alert": round(posts / ALERTS, 3),
