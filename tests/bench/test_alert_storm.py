@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from sqlmodel import select
+
 from bot.demo.world import ALERT_TOKEN
 from bot.paging.models import Page
 from tests.paging_samples import alertmanager_alert, alertmanager_body
