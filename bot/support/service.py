@@ -678,15 +678,7 @@ def wait_on_requester(runtime: Runtime, session: Session, ticket: Ticket, user: 
     if ticket.assignee is None:
         ticket.assignee = user
     event = _record(session, ticket, "waiting", now, user, state=WAITING)
-    arm(runtime.org, session, ticket, now)
-    say_in_thread(
-        session,
-        ticket,
-        f"support:ticket:{ticket.id}:ev{event.id}:waiting",
-        blocks.waiting_text(ticket),
-        now,
-    )
-    refresh_card(runtime, session, ticket, event)
+    _announce(runtime, session, ticket, event, "waiting", blocks.waiting_text(ticket), now)
     return event
 
 
@@ -723,20 +715,27 @@ def thread_reply(
     return ticket
 
 
+def _announce(
+    runtime: Runtime,
+    session: Session,
+    ticket: Ticket,
+    event: TicketEvent,
+    name: str,
+    text: str,
+    now: datetime,
+) -> None:
+    """After a transition: re-time the SLA timers, say it in the thread, refresh the card."""
+    arm(runtime.org, session, ticket, now)
+    say_in_thread(session, ticket, f"support:ticket:{ticket.id}:ev{event.id}:{name}", text, now)
+    refresh_card(runtime, session, ticket, event)
+
+
 def reopen(runtime: Runtime, session: Session, ticket: Ticket, user: str) -> TicketEvent:
     now = runtime.clock.now()
     ticket.resolved_at = None
     ticket.resolution = None
     event = _record(session, ticket, "reopened", now, user, state=REOPENED)
-    arm(runtime.org, session, ticket, now)
-    say_in_thread(
-        session,
-        ticket,
-        f"support:ticket:{ticket.id}:ev{event.id}:reopened",
-        blocks.reopened_text(ticket),
-        now,
-    )
-    refresh_card(runtime, session, ticket, event)
+    _announce(runtime, session, ticket, event, "reopened", blocks.reopened_text(ticket), now)
     return event
 
 
