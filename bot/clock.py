@@ -46,6 +46,11 @@ def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+def local_text(instant: datetime, zone: ZoneInfo, *, with_day: bool = True) -> str:
+    """An instant as people in `zone` read it: "Mon 16 Nov 10:00 EST" (or just "10:00")."""
+    return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z" if with_day else "%H:%M")
+
+
 def wall_time_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     """Local wall time -> UTC. A repeated (fall-back) time is its first occurrence; a time that
     does not exist (spring-forward gap) becomes the first valid instant after it."""

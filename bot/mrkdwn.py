@@ -13,10 +13,6 @@ def user(user_id: str) -> str:
     return f"<@{escape(user_id)}>"
 
 
-def channel(channel_id: str) -> str:
-    return f"<#{escape(channel_id)}>"
-
-
 def link(url: str, label: str) -> str:
     """A link whose label is user text: escape it, and strip the pipe that would end the label."""
     return f"<{escape(url)}|{escape(label).replace('|', '¦')}>"

@@ -33,9 +33,6 @@ class Runtime:
     # Capabilities may keep process-wide objects here (e.g. a runbook index) by name.
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def now(self) -> Any:
-        return self.clock.now()
-
 
 def make_slack_client(settings: Settings) -> WebClient:
     # Rate limits are honoured by the outbox (Retry-After on the row), so the client itself only

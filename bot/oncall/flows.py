@@ -180,6 +180,15 @@ def unschedule_override(session: Session, override: Override) -> None:
         cancel_timers(session, OVERRIDE_REMINDER_TIMER, f"{ref}:{name}")
 
 
+def _override_span(org: OrgConfig, override: Override) -> str:
+    """'*rotation* from <start> to <end>', as both override notices say it."""
+    zone = org.rotation_zone(override.rotation_id)
+    return (
+        f"*{escape(override.rotation_id)}* from {messages.when(as_utc(override.start), zone)} "
+        f"to {messages.when(as_utc(override.end), zone)}"
+    )
+
+
 def announce_override(
     session: Session,
     org: OrgConfig,
@@ -189,12 +198,8 @@ def announce_override(
     resolve: Resolve,
 ) -> None:
     override = result.override
-    zone = org.rotation_zone(override.rotation_id)
     mention = _mention(resolve)
-    span = (
-        f"*{escape(override.rotation_id)}* from {messages.when(as_utc(override.start), zone)} "
-        f"to {messages.when(as_utc(override.end), zone)}"
-    )
+    span = _override_span(org, override)
     why = f"\nReason: {escape(override.reason)}" if override.reason else ""
     replaced = ", ".join(mention(p) for p in result.replaced)
 
@@ -235,12 +240,8 @@ def announce_cancelled_override(
     resolve: Resolve,
 ) -> None:
     override = result.override
-    zone = org.rotation_zone(override.rotation_id)
     mention = _mention(resolve)
-    span = (
-        f"*{escape(override.rotation_id)}* from {messages.when(as_utc(override.start), zone)} "
-        f"to {messages.when(as_utc(override.end), zone)}"
-    )
+    span = _override_span(org, override)
     told = set()
     for person in {override.person, *(p for p in [override.replaces] if p)}:
         told.add(resolve(person))

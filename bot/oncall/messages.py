@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clock import local_text
 from bot.durations import format_duration
 from bot.mrkdwn import escape
 from bot.oncall.service import OnCall, PersonLoad, Segment
@@ -24,12 +25,11 @@ MAX_LISTED = 10
 
 def when(instant: datetime, zone: ZoneInfo) -> str:
     """An instant as a Slack date token: rendered in the reader's zone, with a fallback."""
-    fallback = instant.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+    fallback = local_text(instant, zone)
     return f"<!date^{int(instant.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def local(instant: datetime, zone: ZoneInfo) -> str:
-    return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+local = local_text
 
 
 def age(since: datetime, now: datetime) -> str:

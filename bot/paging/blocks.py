@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import mrkdwn
+from bot.clock import local_text
 from bot.paging.escalation import ACKNOWLEDGED, RESOLVED, TRIGGERED, PolicySnapshot
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
 from bot.runbooks import Runbook
@@ -28,9 +28,7 @@ def person(ref: str | None) -> str:
     return mrkdwn.escape(ref)
 
 
-def local(instant: datetime, zone: ZoneInfo, with_day: bool = True) -> str:
-    fmt = "%a %d %b %H:%M %Z" if with_day else "%H:%M"
-    return instant.astimezone(zone).strftime(fmt)
+local = local_text
 
 
 def page_text(page: Page) -> str:
@@ -71,9 +69,7 @@ def page_blocks(
     opened = local(page.opened_at, zone) + (" (off-hours)" if page.off_hours else "")
     source = mrkdwn.escape(page.source)
     if page.repeat_count > 1:
-        source += (
-            f" · ×{page.repeat_count} alerts, last at {local(page.last_alert_at, zone, False)}"
-        )
+        source += f" · ×{page.repeat_count} alerts, last at {local(page.last_alert_at, zone, with_day=False)}"
     fields = [
         f"*Opened*\n{opened}",
         f"*Source*\n{source}",

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.clock import local_text
 from bot.config import OrgConfig, Queue
 from bot.durations import format_duration
 from bot.mrkdwn import escape, quote, user
@@ -48,7 +49,7 @@ HELP = """*Support requests* (`/support`)
 def local(instant: datetime | None, zone: ZoneInfo) -> str:
     if instant is None:
         return "-"
-    return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+    return local_text(instant, zone)
 
 
 def person(ref: str | None) -> str:
