@@ -243,7 +243,8 @@ def announce_cancelled_override(
     mention = _mention(resolve)
     span = _override_span(org, override)
     told = set()
-    for person in {override.person, *(p for p in [override.replaces] if p)}:
+    # dict.fromkeys: each person once, in a stable order (a set's order varies per run).
+    for person in dict.fromkeys(p for p in (override.person, override.replaces) if p):
         told.add(resolve(person))
         _dm(
             session,
@@ -494,7 +495,7 @@ def handoff(
     channel = org.team(rotation.team).channel
     if channel is not None:
         outbox.post(session, f"{key}:channel", channel, text, now, blocks=blocks)
-    for person in {p for p in (outgoing.primary, incoming.primary) if p}:
+    for person in dict.fromkeys(p for p in (outgoing.primary, incoming.primary) if p):
         _dm(session, f"{key}:dm:{resolve(person)}", person, text, now, resolve, blocks)
     sync_presence(session, org, rotation_id, at, resolve)
     if rotation.kind == "oncall" and outgoing.primary is not None:
