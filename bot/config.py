@@ -35,6 +35,7 @@ from bot.errors import (
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _PERSON = re.compile(r"^(U|W)[A-Z0-9]{2,}$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _USERGROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 
@@ -97,6 +98,13 @@ def _person(value: Any) -> str:
     return text
 
 
+def _email(value: Any) -> str:
+    text = str(value).strip()
+    if not _EMAIL.match(text):
+        raise PydanticCustomError("email", "'{value}' is not an e-mail address", {"value": value})
+    return text
+
+
 def _channel(value: Any) -> str:
     text = str(value).strip()
     if not _CHANNEL.match(text):
@@ -137,6 +145,7 @@ TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 Zone = Annotated[str, BeforeValidator(_zone)]
 Person = Annotated[str, BeforeValidator(_person)]
 ChannelId = Annotated[str, BeforeValidator(_channel)]
+Email = Annotated[str, BeforeValidator(_email)]
 UsergroupId = Annotated[str, BeforeValidator(_usergroup)]
 LocalDateTime = Annotated[datetime, BeforeValidator(_local_datetime)]
 
@@ -299,8 +308,11 @@ class Wins(_Model):
     cadence: Duration = timedelta(weeks=2)
     first_deadline: LocalDateTime
     reminders: list[Duration] = Field(default_factory=list)
+    # Business time each level above gets to pick highlights from the level below.
+    selection_window: Duration = timedelta(days=1)
     digest_channel: ChannelId | None = None
     stakeholder_channel: ChannelId | None = None
+    stakeholder_emails: list[Email] = Field(default_factory=list)
 
 
 class NudgeBand(_Model):
@@ -308,10 +320,28 @@ class NudgeBand(_Model):
     every: Duration
 
 
+class WorkingHours(_Model):
+    """Local hours of a person's day in which nudges may land (in that person's own zone)."""
+
+    start: TimeOfDay = time(10, 0)
+    end: TimeOfDay = time(16, 0)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: time, info: Any) -> time:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise PydanticCustomError("hours", "end must be later than start", {})
+        return end
+
+
 class PlatformMigrations(_Model):
+    # The team told about ownership drift and sent the daily summary.
+    platform_team: str | None = None
     announce_channels: list[ChannelId] = Field(default_factory=list)
     info_only_beyond: Duration = timedelta(weeks=52)
     nudge_cadence: list[NudgeBand] = Field(default_factory=list)
+    working_hours: WorkingHours = Field(default_factory=WorkingHours)
     max_concurrent_per_team: int = Field(default=2, ge=1)
 
 
@@ -634,6 +664,11 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
                     "steps fire in order: 'after' counts from the page, so it cannot be "
                     "earlier than the step before",
                 )
+    platform_team = org.platform_migrations.platform_team
+    if platform_team is not None and platform_team not in teams:
+        yield ConfigIssue(
+            ("platform_migrations", "platform_team"), f"unknown team '{platform_team}'"
+        )
     for i, app in enumerate(org.applications):
         if app.owner_team not in teams:
             yield ConfigIssue(("applications", i, "owner_team"), f"unknown team '{app.owner_team}'")
