@@ -113,6 +113,6 @@ def upgrade(url: str, engine: Engine | None = None) -> None:
     if engine is not None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+            command.upgrade(config, "head")
     else:
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
