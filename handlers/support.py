@@ -14,8 +14,8 @@ from bot import outbox
 from bot.errors import InvalidInput, OpsbotError
 from bot.mrkdwn import escape
 from bot.runtime import Runtime
-from bot.support import blocks, service
-from bot.support.service import CriticalGateNotMet, Request
+from bot.support import blocks, intake, lifecycle, reporting, service
+from bot.support.intake import CriticalGateNotMet, Request
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,13 @@ def register(app: App, runtime: Runtime) -> None:
         try:
             with runtime.db.session() as session:
                 if thread_ts and thread_ts != ts:
-                    service.thread_reply(runtime, session, channel, thread_ts, user)
+                    lifecycle.thread_reply(runtime, session, channel, thread_ts, user)
                 elif service.is_experts_channel(org, channel):
-                    service.experts_post(runtime, session, channel, user, text, ts)
+                    intake.experts_post(runtime, session, channel, user, text, ts)
                 else:
                     queue = service.queue_for_channel(org, channel)
                     assert queue is not None
-                    service.open_ticket(
+                    intake.open_ticket(
                         runtime,
                         session,
                         Request(
@@ -96,7 +96,7 @@ def register(app: App, runtime: Runtime) -> None:
     def on_reaction(event: dict[str, Any]) -> None:
         item = event["item"]
         with runtime.db.session() as session:
-            service.resolve_by_reaction(
+            lifecycle.resolve_by_reaction(
                 runtime, session, item["channel"], item["ts"], event["user"]
             )
 
@@ -139,7 +139,7 @@ def register(app: App, runtime: Runtime) -> None:
         channel = (shortcut.get("channel") or {}).get("id")
         ts = message.get("ts") or shortcut.get("message_ts")
         with runtime.db.session() as session:
-            found = service.existing_ticket(session, channel, ts)
+            found = intake.existing_ticket(session, channel, ts)
         if found is not None:
             ephemeral(respond, f"That message is already support ticket #{found.id}.")
             return
@@ -152,7 +152,7 @@ def register(app: App, runtime: Runtime) -> None:
             view=blocks.request_modal(
                 org,
                 queue_id=queue.id,
-                summary=service.summary_of(text),
+                summary=intake.summary_of(text),
                 metadata={
                     "queue": queue.id,
                     "intake": "shortcut",
@@ -186,7 +186,7 @@ def register(app: App, runtime: Runtime) -> None:
             source_ts=meta.get("source_ts"),
         )
         if request.severity == "critical":
-            problems = service.critical_problems(request.business_impact, request.why_now)
+            problems = intake.critical_problems(request.business_impact, request.why_now)
             if problems:
                 ack(response_action="errors", errors=problems)
                 return
@@ -195,7 +195,7 @@ def register(app: App, runtime: Runtime) -> None:
             return
         try:
             with runtime.db.session() as session:
-                opened = service.open_ticket(runtime, session, request)
+                opened = intake.open_ticket(runtime, session, request)
                 if opened.created and user != opened.ticket.requester:
                     outbox.post(
                         session,
@@ -232,26 +232,26 @@ def register(app: App, runtime: Runtime) -> None:
 
         listener.__name__ = f"on_support_{name}"
 
-    ticket_action("claim", lambda s, t, u, *_: service.claim(runtime, s, t, u))
-    ticket_action("wait", lambda s, t, u, *_: service.wait_on_requester(runtime, s, t, u))
+    ticket_action("claim", lambda s, t, u, *_: lifecycle.claim(runtime, s, t, u))
+    ticket_action("wait", lambda s, t, u, *_: lifecycle.wait_on_requester(runtime, s, t, u))
     ticket_action(
         "escalate",
-        lambda s, t, u, *_: service.escalate(runtime, s, t, u, "asked for by a responder"),
+        lambda s, t, u, *_: lifecycle.escalate(runtime, s, t, u, "asked for by a responder"),
     )
-    ticket_action("resolve", lambda s, t, u, *_: service.resolve(runtime, s, t, u))
+    ticket_action("resolve", lambda s, t, u, *_: lifecycle.resolve(runtime, s, t, u))
     ticket_action(
         "solved",
-        lambda s, t, u, v, *_: service.solved_by_runbook(runtime, s, t, u, v.split(":", 1)[1]),
+        lambda s, t, u, v, *_: lifecycle.solved_by_runbook(runtime, s, t, u, v.split(":", 1)[1]),
     )
     ticket_action(
         "merge",
-        lambda s, t, u, v, *_: service.merge(
+        lambda s, t, u, v, *_: lifecycle.merge(
             runtime, s, t, service.parse_ticket_id(v.split(":", 1)[1]), u
         ),
     )
     ticket_action(
         "category",
-        lambda s, t, u, v, *_: service.set_category(runtime, s, t, v.split(":", 1)[1], u),
+        lambda s, t, u, v, *_: lifecycle.set_category(runtime, s, t, v.split(":", 1)[1], u),
     )
 
     def change_severity(
@@ -262,14 +262,14 @@ def register(app: App, runtime: Runtime) -> None:
             # The critical gate asks two questions first; the form's answer sets the severity.
             client.views_open(trigger_id=body["trigger_id"], view=blocks.critical_modal(ticket))
             return
-        service.set_severity(runtime, session, ticket, severity, user)
+        lifecycle.set_severity(runtime, session, ticket, severity, user)
 
     ticket_action("severity", change_severity)
 
     def rate(
         session: Any, ticket: Any, user: str, value: str, body: Any, client: Any, respond: Any
     ) -> None:
-        service.rate(runtime, session, ticket, user, int(value.split(":", 1)[1]))
+        lifecycle.rate(runtime, session, ticket, user, int(value.split(":", 1)[1]))
         respond(
             replace_original=True,
             text=f"You rated ticket #{ticket.id} {ticket.rating}/5.",
@@ -283,7 +283,7 @@ def register(app: App, runtime: Runtime) -> None:
     @app.view("support.critical")
     def on_critical_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = _values(view)
-        problems = service.critical_problems(values.get("impact"), values.get("why_now"))
+        problems = intake.critical_problems(values.get("impact"), values.get("why_now"))
         if problems:
             ack(response_action="errors", errors=problems)
             return
@@ -293,7 +293,7 @@ def register(app: App, runtime: Runtime) -> None:
         try:
             with runtime.db.session() as session:
                 ticket = service.get_ticket(session, int(ticket_id))
-                service.set_severity(
+                lifecycle.set_severity(
                     runtime,
                     session,
                     ticket,
@@ -311,7 +311,7 @@ def register(app: App, runtime: Runtime) -> None:
         ticket_id = json.loads(view.get("private_metadata") or "{}").get("ticket")
         with runtime.db.session() as session:
             ticket = service.get_ticket(session, int(ticket_id))
-            service.comment_on_rating(
+            lifecycle.comment_on_rating(
                 runtime, session, ticket, body["user"]["id"], _values(view).get("comment") or ""
             )
 
@@ -344,9 +344,9 @@ def _report(runtime: Runtime, respond: Any, channel: str | None, args: list[str]
         else:
             queue = org.queue(arg)
     now = runtime.clock.now()
-    start, end = service.current_window(now, weeks)
+    start, end = reporting.current_window(now, weeks)
     with runtime.db.session() as session:
-        found = service.report(runtime, session, queue.id, start, end)
+        found = reporting.report(runtime, session, queue.id, start, end)
     zone = org.zone(queue.team)
     ephemeral(respond, blocks.report_text(found, zone), blocks.report_blocks(found, zone))
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 from bot.config import parse_org
 from bot.demo.story import sample_org_text
 from bot.runbooks import RunbookIndex
-from bot.support import service
+from bot.support import intake, reporting, service
 from bot.support.models import Ticket, TicketEvent
 
 NY = ZoneInfo("America/New_York")
@@ -254,7 +254,7 @@ def test_design_question_gets_the_next_office_hours_slot_instead_of_an_sla(world
 def test_office_hours_on_a_holiday_move_to_the_next_week():
     org = parse_org(sample_org_text().replace("holidays: [2026-12-25", "holidays: [2026-11-26"))
     queue = org.queue("infra-help")
-    start, end = service.next_office_hours(org, queue, datetime(2026, 11, 20, 9, 0, tzinfo=NY))
+    start, end = intake.next_office_hours(org, queue, datetime(2026, 11, 20, 9, 0, tzinfo=NY))
     assert start == datetime(2026, 12, 3, 14, 0, tzinfo=NY)  # Thanksgiving (26 Nov) skipped
     assert end - start == timedelta(hours=1)
 
@@ -410,11 +410,11 @@ def test_support_report_with_a_bad_queue_or_weeks_says_what_is_wrong(world):
 def test_weekly_report_due_is_monday_0900_local_across_dst(world):
     queue = world.org.queue("infra-help")
     after = datetime(2026, 10, 27, 12, 0, tzinfo=NY)  # a week before New York falls back
-    due = service.weekly_report_due(world.org, queue, after)
+    due = reporting.weekly_report_due(world.org, queue, after)
     assert due.astimezone(NY).strftime("%a %d %b %H:%M %Z") == "Mon 02 Nov 09:00 EST"
-    spring = service.weekly_report_due(world.org, queue, datetime(2027, 3, 9, tzinfo=NY))
+    spring = reporting.weekly_report_due(world.org, queue, datetime(2027, 3, 9, tzinfo=NY))
     assert spring.astimezone(NY).strftime("%a %d %b %H:%M %Z") == "Mon 15 Mar 09:00 EDT"
-    assert service.weekly_report_due(world.org, queue, due) - due == timedelta(weeks=1)
+    assert reporting.weekly_report_due(world.org, queue, due) - due == timedelta(weeks=1)
 
 
 def test_breach_across_the_fall_back_weekend_fires_at_monday_1100_est(world_factory, tmp_path):

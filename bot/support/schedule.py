@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from bot.scheduler import RecurringJob, Timer
-from bot.support import service
+from bot.support import lifecycle, reporting, service
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def install(runtime: Runtime) -> None:
     def on_sla(session: Session, timer: Timer, now: datetime) -> None:
-        service.handle_sla_timer(runtime, session, timer.ref, timer.due_at)
+        lifecycle.handle_sla_timer(runtime, session, timer.ref, timer.due_at)
 
     runtime.scheduler.on_timer(service.SLA_TIMER, on_sla)
 
@@ -31,9 +31,9 @@ def weekly_report_job(runtime: Runtime, queue_id: str) -> RecurringJob:
     queue = runtime.org.queue(queue_id)
 
     def next_due(after: datetime) -> datetime:
-        return service.weekly_report_due(runtime.org, queue, after)
+        return reporting.weekly_report_due(runtime.org, queue, after)
 
     def run(session: Session, due: datetime) -> None:
-        service.post_weekly_report(runtime, session, queue_id, due)
+        reporting.post_weekly_report(runtime, session, queue_id, due)
 
     return RecurringJob(name=f"support.weekly_report:{queue_id}", next_due=next_due, run=run)
