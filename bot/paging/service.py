@@ -10,6 +10,7 @@ steps are database timers, so a restart never loses one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ ESCALATION_TIMER = "page.escalate"
 # message per window, however many alerts arrive); state changes are shown at once.
 REPEAT_EDIT_DELAY = timedelta(seconds=30)
 SUMMARY_LIMIT = 300
+# Other capabilities hear of a person's answer to a page through these (see `on_response`).
+RESPONSE_LISTENERS = "paging.response_listeners"
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -454,6 +457,7 @@ def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) 
         raise _why_not(runtime, page, ACKNOWLEDGE)
     _event(session, page, "acknowledged", now, actor=user_id)
     _publish(runtime, session, page, now)
+    _tell_listeners(runtime, session, page, ACKNOWLEDGED, user_id, now)
     return page
 
 
@@ -520,7 +524,54 @@ def resolve(
     if claimed.rowcount != 1:
         raise _why_not(runtime, page, RESOLVE)
     _resolved(runtime, session, page, now, user_id, classification, note)
+    if user_id is not None:
+        _tell_listeners(runtime, session, page, RESOLVED, user_id, now)
     return page
+
+
+def stand_down(
+    runtime: Runtime, session: Session, page_id: int, user_id: str | None, reason: str
+) -> Page | None:
+    """The page's source was closed elsewhere (its support request was resolved): stop the
+    escalation, close the page and say why on it, so nobody further is woken for it. None when
+    the page was already resolved."""
+    now = runtime.clock.now()
+    _cancel_escalation(session, page_id)
+    claimed = session.exec(
+        update(Page)
+        .where(col(Page.id) == page_id)
+        .where(col(Page.status).in_(allowed_from(RESOLVE)))
+        .values(
+            status=RESOLVED,
+            resolved_at=now,
+            resolved_by=user_id,
+            open_key=None,
+            version=Page.version + 1,
+        )
+    )
+    if claimed.rowcount != 1:
+        return None
+    page = get_page(session, page_id)
+    _event(session, page, "stood_down", now, actor=user_id, detail=reason)
+    _publish(runtime, session, page, now)
+    return page
+
+
+ResponseListener = Callable[[Session, Page, str, str, datetime], None]
+
+
+def on_response(runtime: Runtime, listener: ResponseListener) -> None:
+    """Call `listener(session, page, status, user_id, now)` whenever a person acknowledges or
+    resolves a page, in the same unit of work. Support takes it as its ticket's first response;
+    paging itself never imports the capabilities that listen."""
+    runtime.extras.setdefault(RESPONSE_LISTENERS, []).append(listener)
+
+
+def _tell_listeners(
+    runtime: Runtime, session: Session, page: Page, status: str, user_id: str, now: datetime
+) -> None:
+    for listener in runtime.extras.get(RESPONSE_LISTENERS, ()):
+        listener(session, page, status, user_id, now)
 
 
 def resolve_by_key(runtime: Runtime, session: Session, dedup_key: str, via: str) -> Page | None:

@@ -306,16 +306,28 @@ def reopened_text(ticket: Ticket) -> str:
     )
 
 
-def resolved_text(ticket: Ticket, by: str) -> str:
+def resolved_text(ticket: Ticket, by: str, stood_down: int | None = None) -> str:
     how = RESOLUTION_LABELS.get(ticket.resolution or "", "resolved")
     extra = ""
     if ticket.resolution == "docs":
         extra = f" by the runbook `{escape(ticket.runbook or '')}`"
     if ticket.resolution == "duplicate":
         extra = f": same as #{ticket.duplicate_of}, follow it there"
+    page = f" {page_stood_down_notice(stood_down)}" if stood_down is not None else ""
     return (
-        f":white_check_mark: Ticket #{ticket.id} {how}{extra} (by {person(by)}). "
+        f":white_check_mark: Ticket #{ticket.id} {how}{extra} (by {person(by)}).{page} "
         "Reply here within 7 days if it is not solved after all."
+    )
+
+
+def page_stood_down_notice(page_id: int) -> str:
+    return f"Page #{page_id} stands down: its escalation stopped and nobody further is paged."
+
+
+def page_answered_text(ticket: Ticket, page_id: int | None) -> str:
+    return (
+        f":eyes: {person(ticket.assignee)} acknowledged page #{page_id} and has this request "
+        "(its first response)."
     )
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot import outbox
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.paging import service as paging
+from bot.paging.models import Page
 from bot.runbooks import runbook_index
 from bot.support import blocks
 from bot.support.intake import (
@@ -21,6 +23,7 @@ from bot.support.intake import (
 from bot.support.models import (
     CATEGORIES,
     IN_PROGRESS,
+    NEW,
     REOPENED,
     RESOLVED,
     SEVERITIES,
@@ -162,11 +165,12 @@ def resolve(
     )
     disarm(session, ticket)
     ticket.first_response_due = ticket.resolution_due = None
+    stood_down = _stand_down_page(runtime, session, ticket, user, "was resolved")
     say_in_thread(
         session,
         ticket,
         f"support:ticket:{ticket.id}:ev{event.id}:resolved",
-        blocks.resolved_text(ticket, user),
+        blocks.resolved_text(ticket, user, stood_down),
         now,
     )
     outbox.post(
@@ -257,6 +261,11 @@ def set_severity(
     ticket.severity = severity
     event = record(session, ticket, "severity", now, user, f"{before} -> {severity}")
     notices: list[str] = []
+    if before == "critical" and ticket.page_id is not None:
+        stood_down = _stand_down_page(runtime, session, ticket, user, "is no longer critical")
+        ticket.page_id = None  # raising it again pages afresh
+        if stood_down is not None:
+            notices.append(blocks.page_stood_down_notice(stood_down))
     if ticket.category != "office_hours":
         if severity == "critical" and ticket.page_id is None:
             queue = runtime.org.queue(ticket.queue_id)
@@ -268,6 +277,37 @@ def set_severity(
         )
     refresh_card(runtime, session, ticket, event)
     return event, notices
+
+
+def _stand_down_page(
+    runtime: Runtime, session: Session, ticket: Ticket, user: str | None, what: str
+) -> int | None:
+    """The request that paged is closed (or no longer critical): nobody further is woken for it.
+    The page's number when it stood down, None when there was no open page."""
+    if ticket.page_id is None:
+        return None
+    page = paging.stand_down(
+        runtime, session, ticket.page_id, user, f"support ticket #{ticket.id} {what}"
+    )
+    return page.id if page is not None else None
+
+
+def page_answered(
+    runtime: Runtime, session: Session, page: Page, user: str, now: datetime
+) -> Ticket | None:
+    """Someone acknowledged (or resolved) the page of a critical ticket: that is the ticket's
+    first response, and the responder has the ticket."""
+    ticket = session.exec(select(Ticket).where(Ticket.page_id == page.id)).first()
+    if ticket is None or not ticket.is_open or ticket.first_response_at is not None:
+        return ticket
+    ticket.first_response_at = now
+    ticket.assignee = user
+    state = IN_PROGRESS if ticket.state in (NEW, REOPENED) else None
+    event = record(session, ticket, "first_response", now, user, f"page #{page.id}", state=state)
+    _announce(
+        runtime, session, ticket, event, "page-ack", blocks.page_answered_text(ticket, page.id), now
+    )
+    return ticket
 
 
 def escalate(

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.paging.models import Page
+from bot.paging.service import on_response
 from bot.scheduler import RecurringJob, Timer
 from bot.support import lifecycle, reporting, service
 
@@ -19,6 +21,14 @@ def install(runtime: Runtime) -> None:
         lifecycle.handle_sla_timer(runtime, session, timer.ref, timer.due_at)
 
     runtime.scheduler.on_timer(service.SLA_TIMER, on_sla)
+
+    # A person answering the page of a critical ticket is the ticket's first response.
+    def on_page_answered(
+        session: Session, page: Page, status: str, user: str, now: datetime
+    ) -> None:
+        lifecycle.page_answered(runtime, session, page, user, now)
+
+    on_response(runtime, on_page_answered)
 
     for queue in runtime.org.support.queues:
         runtime.scheduler.add_job(weekly_report_job(runtime, queue.id))
