@@ -1,15 +1,19 @@
 """Business hours: whether an instant is inside them, and time arithmetic that only counts them.
 
 One answer for every feature (off-hours pages, SLA clocks, "next business day" notices), computed
-in the team's zone from the org config's `business_hours` and `holidays`.
+in the team's zone from the org config's `business_hours`, `holidays` and `public_holidays` (a
+country's calendar from the `holidays` package, per team when a team names its own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+import holidays
 
 from bot.clock import wall_time_to_utc
 from bot.config import WEEKDAYS, OrgConfig
@@ -18,13 +22,42 @@ from bot.durations import WrittenDuration
 _MAX_DAYS = 3660  # ten years of scanning is a bug, not a calendar
 
 
+@lru_cache(maxsize=32)
+def _country_calendar(code: str) -> holidays.HolidayBase:
+    country, _, subdivision = code.partition("-")
+    return holidays.country_holidays(country, subdiv=subdivision or None)
+
+
+@dataclass(frozen=True)
+class Holidays:
+    """The days off: the config's own dates plus, optionally, a country's public holidays."""
+
+    dates: frozenset[date] = frozenset()
+    country: str | None = None  # "US", "GB-SCT": see OrgConfig.public_holidays
+
+    def __contains__(self, day: object) -> bool:
+        if day in self.dates:
+            return True
+        return self.country is not None and day in _country_calendar(self.country)
+
+    def name(self, day: date) -> str | None:
+        """What the day off is called ("Thanksgiving Day", or "holiday" for a configured date)."""
+        if self.country is not None and day in _country_calendar(self.country):
+            return _country_calendar(self.country).get(day)
+        return "holiday" if day in self.dates else None
+
+    @classmethod
+    def for_team(cls, org: OrgConfig, team_id: str | None = None) -> Holidays:
+        return cls(frozenset(org.holidays), org.public_holidays_of(team_id))
+
+
 @dataclass(frozen=True)
 class BusinessCalendar:
     zone: ZoneInfo
     days: frozenset[int]  # 0 = Monday
     start: time
     end: time
-    holidays: frozenset[date]
+    holidays: Holidays = field(default_factory=Holidays)
 
     @classmethod
     def for_team(cls, org: OrgConfig, team_id: str | None = None) -> BusinessCalendar:
@@ -34,7 +67,7 @@ class BusinessCalendar:
             days=frozenset(WEEKDAYS.index(d) for d in hours.days),
             start=hours.start,
             end=hours.end,
-            holidays=frozenset(org.holidays),
+            holidays=Holidays.for_team(org, team_id),
         )
 
     def is_business_day(self, day: date) -> bool:

@@ -87,6 +87,24 @@ def _zone(value: Any) -> str:
     return str(value)
 
 
+def _public_holidays(value: Any) -> str:
+    """A country code, optionally with a subdivision: "US", "US-NY", "GB-SCT", "DE-BY"."""
+    import holidays
+
+    text = str(value).strip()
+    country, _, subdivision = text.partition("-")
+    try:
+        holidays.country_holidays(country.upper(), subdiv=subdivision.upper() or None)
+    except NotImplementedError as exc:
+        raise PydanticCustomError(
+            "public_holidays",
+            "'{value}' is not a known country or subdivision ({reason}); use an ISO code "
+            "like US, GB-SCT or DE-BY",
+            {"value": value, "reason": str(exc)},
+        ) from None
+    return text.upper()
+
+
 def _person(value: Any) -> str:
     text = str(value).strip()
     if not _PERSON.match(text):
@@ -147,6 +165,7 @@ Person = Annotated[str, BeforeValidator(_person)]
 ChannelId = Annotated[str, BeforeValidator(_channel)]
 Email = Annotated[str, BeforeValidator(_email)]
 UsergroupId = Annotated[str, BeforeValidator(_usergroup)]
+PublicHolidays = Annotated[str, BeforeValidator(_public_holidays)]
 LocalDateTime = Annotated[datetime, BeforeValidator(_local_datetime)]
 
 
@@ -177,6 +196,8 @@ class Team(_Model):
     parent: str | None = None
     channel: ChannelId | None = None
     timezone: Zone | None = None
+    # The country (and subdivision) whose public holidays this team takes off; the org's if unset.
+    public_holidays: PublicHolidays | None = None
     managers: list[Person] = Field(default_factory=list)
     members: list[Person] = Field(default_factory=list)
 
@@ -349,6 +370,7 @@ class OrgConfig(_Model):
     timezone: Zone = "UTC"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     holidays: list[date] = Field(default_factory=list)
+    public_holidays: PublicHolidays | None = None
     admins: list[Person] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     rotations: list[Rotation] = Field(default_factory=list)
@@ -397,6 +419,14 @@ class OrgConfig(_Model):
             if team.timezone:
                 return ZoneInfo(team.timezone)
         return ZoneInfo(self.timezone)
+
+    def public_holidays_of(self, team_id: str | None = None) -> str | None:
+        """The team's public-holiday calendar when it names one, else the org's."""
+        if team_id:
+            team = self.team(team_id)
+            if team.public_holidays:
+                return team.public_holidays
+        return self.public_holidays
 
     def rotation_zone(self, rotation_id: str) -> ZoneInfo:
         return self.zone(self.rotation(rotation_id).team)

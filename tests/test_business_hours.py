@@ -297,3 +297,60 @@ def test_business_targets_read_written_days_as_business_days_and_hours_as_hours(
     assert calendar.working_span(parse_duration("24h")) == timedelta(hours=24)
     assert calendar.working_span(parse_duration("1d4h")) == timedelta(hours=12)
     assert sample_org.support.sla["normal"].resolution.days_written == 3  # kept through config
+
+
+# ---- public holidays from a country's calendar ---------------------------------------------------
+
+HOLIDAY_ORG = parse_org(
+    """\
+timezone: America/New_York
+public_holidays: US-NY
+holidays: [2026-12-24]
+teams:
+  - {id: infra, name: Infrastructure}
+  - {id: data, name: Data, timezone: Europe/London, public_holidays: GB-ENG}
+"""
+)
+
+
+def test_a_countrys_public_holidays_are_not_business_days():
+    thanksgiving = ny(2026, 11, 26, 11, 0)
+    assert not is_business_hours(HOLIDAY_ORG, thanksgiving, "infra")
+    assert is_business_hours(ORG, thanksgiving, "infra")  # an org without public_holidays
+    # An SLA clock started on Wednesday afternoon skips Thanksgiving.
+    start = ny(2026, 11, 25, 16, 0)
+    assert add_business_time(HOLIDAY_ORG, start, timedelta(hours=2), "infra") == ny(
+        2026, 11, 27, 10, 0
+    )
+
+
+def test_configured_dates_still_count_beside_the_countrys_calendar():
+    calendar = BusinessCalendar.for_team(HOLIDAY_ORG, "infra")
+    assert not calendar.is_business_day(datetime(2026, 12, 24).date())
+    assert calendar.holidays.name(datetime(2026, 12, 24).date()) == "holiday"
+    assert calendar.holidays.name(datetime(2026, 11, 26).date()) == "Thanksgiving Day"
+
+
+def test_a_team_with_its_own_public_holidays_follows_them_not_the_orgs():
+    london = BusinessCalendar.for_team(HOLIDAY_ORG, "data")
+    assert london.is_business_day(datetime(2026, 11, 26).date())  # not a holiday in England
+    assert not london.is_business_day(datetime(2026, 12, 28).date())  # Boxing Day, substitute
+    assert next_business_open(
+        HOLIDAY_ORG, datetime(2026, 12, 24, 17, 0, tzinfo=LONDON), "data"
+    ) == datetime(2026, 12, 29, 9, 0, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("XX", "'XX' is not a known country or subdivision"),
+        ("US-ZZ", "'US-ZZ' is not a known country or subdivision"),
+    ],
+)
+def test_an_unknown_public_holiday_calendar_is_a_config_error(value, message):
+    from bot.config import check_org_text
+
+    report = check_org_text(f"timezone: UTC\npublic_holidays: {value}\n")
+    (error,) = report.errors
+    assert str(error).startswith(f"opsbot.yaml:2 public_holidays: {message}")
+    assert str(error).endswith("use an ISO code like US, GB-SCT or DE-BY")

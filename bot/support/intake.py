@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, select
 
 from bot import outbox
-from bot.business_hours import BusinessCalendar
+from bot.business_hours import BusinessCalendar, Holidays
 from bot.clock import wall_time_to_utc
 from bot.config import WEEKDAYS, OrgConfig, Queue
 from bot.errors import InvalidInput, NotFound
@@ -194,10 +194,10 @@ def next_office_hours(org: OrgConfig, queue: Queue, after: datetime) -> tuple[da
     zone = org.zone(queue.team)
     day = after.astimezone(zone).date()
     weekday = WEEKDAYS.index(hours.weekday)
-    holidays = set(org.holidays)
+    days_off = Holidays.for_team(org, queue.team)
     for offset in range(7 * 60):
         candidate = day + timedelta(days=offset)
-        if candidate.weekday() != weekday or candidate in holidays:
+        if candidate.weekday() != weekday or candidate in days_off:
             continue
         start = wall_time_to_utc(datetime.combine(candidate, hours.time), zone)
         if start > after:
