@@ -1,22 +1,32 @@
-# opsbot: the Slack bot for platform teams. `docker build -t opsbot .`
-FROM python:3.12-slim
+# opsbot: the Slack bot for platform teams. `docker build -t opsbot .` (or scripts/container-check)
+# Dependencies come from requirements.lock (exact versions and hashes), so a rebuild installs the
+# same packages; the lock is made for this Python version (see README, "Lock file").
+FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-WORKDIR /app
 RUN groupadd --system opsbot && useradd --system --gid opsbot --home-dir /app opsbot
 
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY handlers ./handlers
-COPY migrations ./migrations
-COPY runbooks ./runbooks
-COPY alembic.ini slack-manifest.yaml ./
-RUN pip install . && chown -R opsbot:opsbot /app
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock
 
+# The package itself (its migrations and example runbooks go inside it), without touching the
+# locked dependencies.
+COPY pyproject.toml setup.py README.md /src/
+COPY bot /src/bot
+COPY handlers /src/handlers
+COPY migrations /src/migrations
+COPY runbooks /src/runbooks
+RUN pip install --no-deps /src && rm -rf /src
+
+# The working directory holds the org config (mount opsbot.yaml here) and, optionally, your own
+# runbooks/ (else the shipped examples are used).
+WORKDIR /app
+COPY opsbot.example.yaml slack-manifest.yaml ./
+RUN chown -R opsbot:opsbot /app
 USER opsbot
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -86,14 +86,13 @@ class Database:
 
 
 def migrations_dir() -> Path:
-    """The Alembic scripts: beside the package in a checkout, else ./migrations (Docker WORKDIR)."""
-    beside = Path(__file__).resolve().parent.parent / "migrations"
-    if (beside / "env.py").exists():
-        return beside
-    here = Path.cwd() / "migrations"
-    if (here / "env.py").exists():
-        return here
-    raise FileNotFoundError("cannot find the migrations/ directory with env.py")
+    """The Alembic environment: inside the installed package (a wheel ships the checkout's
+    migrations/ as bot/_migrations), else migrations/ beside the package in a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_migrations", package.parent / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise FileNotFoundError(f"no Alembic environment (env.py) in {package / '_migrations'}")
 
 
 def alembic_config(url: str) -> Any:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 from pathlib import Path
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
 from bot.cli import main
 from bot.config import (
     ConfigError,
+    OrgConfig,
     check_org_file,
     check_org_text,
     load_org,
@@ -18,7 +23,9 @@ from bot.config import (
 from bot.errors import UnknownPolicy, UnknownQueue, UnknownRotation, UnknownTeam
 from tests.harness import SHARED
 
-EXAMPLE = SHARED / "opsbot.example.yaml"
+EXAMPLE = SHARED / "opsbot.example.yaml"  # the contract, when ../shared is present
+# The repository's own example: every key opsbot reads, with what it means.
+REPO_EXAMPLE = Path(__file__).resolve().parents[1] / "opsbot.example.yaml"
 
 # A small, complete org; tests break one line of it at a time.
 ORG = """\
@@ -109,6 +116,60 @@ def test_the_example_config_is_valid():
     assert org.support.sla["critical"].business_hours is False
     assert org.support.queues[0].office_hours is not None
     assert org.wins is not None and org.wins.cadence == timedelta(weeks=2)
+
+
+def test_the_repositorys_example_config_is_valid_without_warnings():
+    report = check_org_file(REPO_EXAMPLE)
+    assert [str(i) for i in report.issues] == []
+    org = report.org
+    assert org is not None and org.wins is not None
+    assert org.public_holidays_of("data") == "GB-ENG"
+    assert org.platform_migrations.platform_team == "infra"
+
+
+def _missing_keys(model: type[BaseModel], value: object, where: str) -> set[str]:
+    """Keys of `model` (recursively) that `value`, the example's YAML at `where`, never shows."""
+    if isinstance(value, list):
+        return (
+            set.intersection(*(_missing_keys(model, v, where) for v in value)) if value else {where}
+        )
+    if not isinstance(value, dict):
+        return {where}
+    missing: set[str] = set()
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in value:
+            missing.add(f"{where}{key}")
+            continue
+        missing |= _missing_below(field.annotation, value[key], f"{where}{key}.")
+    return missing
+
+
+def _missing_below(annotation: object, value: object, where: str) -> set[str]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _missing_keys(annotation, value, where)
+    if origin in (Union, UnionType):
+        found = [_missing_below(a, value, where) for a in args if a is not type(None)]
+        return min(found, key=len) if found else set()
+    if origin is list and args:  # a key counts when any item shows it
+        return _missing_below(args[0], value, where)
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return _missing_below(args[1], list(value.values()), where)
+    if origin is Annotated:
+        return _missing_below(args[0], value, where)
+    return set()
+
+
+def test_the_repositorys_example_shows_every_key_opsbot_reads():
+    example = yaml.safe_load(REPO_EXAMPLE.read_text(encoding="utf-8"))
+    missing = _missing_keys(OrgConfig, example, "")
+    assert not missing, f"add these keys, with a comment, to opsbot.example.yaml: {sorted(missing)}"
+
+
+def test_config_check_prints_ok_for_the_repositorys_example(capsys):
+    assert main(["config", "check", str(REPO_EXAMPLE)]) == 0
+    assert capsys.readouterr().out == "ok\n"
 
 
 def test_a_config_built_from_a_yaml_string():

@@ -118,9 +118,13 @@ def runbook_files(directory: Path) -> list[Path]:
 
 
 def runbooks_dir() -> Path:
-    """runbooks/ beside the package in a checkout, else ./runbooks (a container's WORKDIR)."""
-    beside = Path(__file__).resolve().parents[2] / "runbooks"
-    return beside if beside.is_dir() else Path.cwd() / "runbooks"
+    """runbooks/ beside the package in a checkout, else ./runbooks (a container's WORKDIR, or
+    the operator's own), else the examples the installed package ships (bot/_runbooks)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parent / "runbooks", Path.cwd() / "runbooks"):
+        if candidate.is_dir():
+            return candidate
+    return package / "_runbooks"
 
 
 @dataclass(frozen=True)
