@@ -3,7 +3,8 @@
 setuptools' `packages.find` cannot map a folder to a sub-package, so this file adds two: the
 Alembic environment and revisions as `bot._migrations`, the example runbooks as `bot._runbooks`.
 The checkout keeps its layout (`migrations/versions/`, `runbooks/`); `bot.db.migrations_dir()` and
-`bot.runbooks.library.runbooks_dir()` find them in either place.
+`bot.runbooks.library.runbooks_dir()` find them in either place. Package data (templates, the
+demo org, the mako template, the runbooks) is listed in pyproject.toml.
 """
 
 from setuptools import find_packages, setup
@@ -16,9 +17,4 @@ setup(
         "bot._runbooks",
     ],
     package_dir={"bot._migrations": "migrations", "bot._runbooks": "runbooks"},
-    package_data={
-        "bot": ["templates/*", "demo/*.yaml"],
-        "bot._migrations": ["script.py.mako"],
-        "bot._runbooks": ["*.md"],
-    },
 )
