@@ -9,6 +9,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from bot.config import ConfigError, check_org_file
 from bot.settings import MissingSetting, Settings
 
@@ -16,7 +18,10 @@ log = logging.getLogger("opsbot")
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.logs import configure
+
+    settings = Settings()
+    configure(settings.log_level, settings.log_format)
 
 
 def _runtime(settings: Settings):
@@ -85,7 +90,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_worker:
         _start_workers(runtime)
     try:
-        uvicorn.run(asgi, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+        # log_config=None: uvicorn's own loggers go through opsbot's handler and format.
+        uvicorn.run(
+            asgi,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+        )
     finally:
         if not args.no_worker:
             _stop_workers(runtime)
@@ -175,12 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_problems(exc: ValidationError) -> str:
+    aliases = {name: f.alias or name for name, f in Settings.model_fields.items()}
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "environment"
+        problems.append(f"{aliases.get(name, name)}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid environment variable(s): " + "; ".join(problems)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("config", "manifest", "demo"):
-        _configure_logging()
     try:
+        if args.command not in ("config", "manifest", "demo"):
+            _configure_logging()
         return int(args.func(args) or 0)
+    except ValidationError as exc:  # a malformed environment variable, e.g. OPSBOT_LOG_LEVEL
+        print(f"opsbot: {_settings_problems(exc)}", file=sys.stderr)
+        return 2
     except MissingSetting as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +19,20 @@ class Settings(BaseSettings):
     config_path: str = Field(default="opsbot.yaml", alias="OPSBOT_CONFIG")
     alert_token: str | None = Field(default=None, alias="OPSBOT_ALERT_TOKEN")
     public_url: str | None = Field(default=None, alias="OPSBOT_PUBLIC_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", alias="OPSBOT_LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field(default="text", alias="OPSBOT_LOG_FORMAT")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def require(self, *names: str) -> None:
         """Fail early with the variable's name when a command needs a setting that is missing."""
