@@ -718,3 +718,4 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
 
 # Capability checks register themselves with @org_check when imported.
 import bot.oncall.rules  # noqa: E402, F401
+import bot.wins.rules  # noqa: E402, F401

@@ -7,6 +7,15 @@ from bot.outbox import OutboxMessage
 from bot.paging.models import Page, PageEvent
 from bot.scheduler import JobRun, Timer
 from bot.support.models import Ticket, TicketEvent
+from bot.wins.models import (
+    WinsCycle,
+    WinsDelegation,
+    WinsDigest,
+    WinsEntry,
+    WinsHighlight,
+    WinsSelection,
+    WinsSubmission,
+)
 
 __all__ = [
     "HandoffNote",
@@ -22,4 +31,11 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "Timer",
+    "WinsCycle",
+    "WinsDelegation",
+    "WinsDigest",
+    "WinsEntry",
+    "WinsHighlight",
+    "WinsSelection",
+    "WinsSubmission",
 ]

@@ -86,3 +86,40 @@ def render_parts(name: str, **context: Any) -> dict[str, str]:
             env.handle_exception()
         parts[block] = text.strip("\n")
     return parts
+
+
+# ---- e-mail: HTML escaped for HTML, plain text as written -------------------------------------
+
+
+@cache
+def html_environment() -> Environment:
+    """For `*.html.j2`: Jinja's own autoescape, so every value is escaped for HTML."""
+    return Environment(
+        loader=PackageLoader("bot", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+@cache
+def text_environment() -> Environment:
+    """For `*.txt.j2`: plain text (an e-mail's text part) has nothing to escape."""
+    return Environment(
+        loader=PackageLoader("bot", "templates"),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def render_html(name: str, **context: Any) -> str:
+    return html_environment().get_template(name).render(context).strip("\n")
+
+
+def render_text(name: str, **context: Any) -> str:
+    return text_environment().get_template(name).render(context).strip("\n")

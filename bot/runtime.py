@@ -46,12 +46,20 @@ def make_slack_client(settings: Settings) -> WebClient:
 def _capability_installers() -> list[Callable[[Runtime], None]]:
     from bot.oncall.jobs import install as install_oncall
     from bot.paging.service import install as install_paging
+    from bot.mail import install as install_mail
+    from bot.paging.wins_news import install as install_paging_news
     from bot.support.schedule import install as install_support
+    from bot.support.wins_news import install as install_support_news
+    from bot.wins.jobs import install as install_wins
 
     installers: list[Callable[[Runtime], None]] = []
     installers.append(install_oncall)
     installers.append(install_paging)
     installers.append(install_support)
+    installers.append(install_mail)
+    installers.append(install_wins)
+    installers.append(install_paging_news)
+    installers.append(install_support_news)
     return installers
 
 

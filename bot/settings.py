@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     config_path: str = Field(default="opsbot.yaml", alias="OPSBOT_CONFIG")
     alert_token: str | None = Field(default=None, alias="OPSBOT_ALERT_TOKEN")
     public_url: str | None = Field(default=None, alias="OPSBOT_PUBLIC_URL")
+    smtp_url: str | None = Field(default=None, alias="OPSBOT_SMTP_URL")
+    mail_from: str | None = Field(default=None, alias="OPSBOT_MAIL_FROM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", alias="OPSBOT_LOG_LEVEL"
     )

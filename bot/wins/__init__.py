@@ -1,0 +1,1 @@
+"""Wins and Challenges: biweekly STAR entries from line managers, rolled up the org tree."""
