@@ -717,5 +717,5 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
 
 
 # Capability checks register themselves with @org_check when imported.
-import bot.oncall.rules  # noqa: E402, F401
+import bot.oncall.rules  # noqa: E402
 import bot.wins.rules  # noqa: E402, F401

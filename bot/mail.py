@@ -57,7 +57,9 @@ def build_message(
 def smtp_transport(url: str, timeout: float = 30.0) -> Transport:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps"):
-        raise MailNotConfigured(f"OPSBOT_SMTP_URL must start with smtp:// or smtps:// (got {parts.scheme or 'nothing'})")
+        raise MailNotConfigured(
+            f"OPSBOT_SMTP_URL must start with smtp:// or smtps:// (got {parts.scheme or 'nothing'})"
+        )
     host = parts.hostname or "localhost"
     port = parts.port or (465 if parts.scheme == "smtps" else 587)
     user = unquote(parts.username) if parts.username else None
@@ -123,7 +125,14 @@ def install(runtime: Runtime) -> None:
                 return
             delay = min(timedelta(minutes=2 ** (attempt - 1)), MAX_BACKOFF)
             log.warning("e-mail %s not sent (%s); retrying in %s", timer.ref, exc, delay)
-            set_timer(session, MAIL_TIMER, timer.ref, now + delay, now, {**payload, "attempt": attempt + 1})
+            set_timer(
+                session,
+                MAIL_TIMER,
+                timer.ref,
+                now + delay,
+                now,
+                {**payload, "attempt": attempt + 1},
+            )
             return
         log.info("e-mail %s sent to %s", timer.ref, ", ".join(payload["to"]))
 

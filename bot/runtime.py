@@ -44,9 +44,9 @@ def make_slack_client(settings: Settings) -> WebClient:
 
 # Each capability wires its scheduled jobs and timer handlers into the runtime here, in one place.
 def _capability_installers() -> list[Callable[[Runtime], None]]:
+    from bot.mail import install as install_mail
     from bot.oncall.jobs import install as install_oncall
     from bot.paging.service import install as install_paging
-    from bot.mail import install as install_mail
     from bot.paging.wins_news import install as install_paging_news
     from bot.support.schedule import install as install_support
     from bot.support.wins_news import install as install_support_news

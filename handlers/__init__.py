@@ -8,17 +8,23 @@ from slack_bolt import App
 from starlette.routing import BaseRoute
 
 from bot.runtime import Runtime
-from handlers import alerts, home, oncall, paging, support
+from handlers import alerts, home, oncall, paging, support, wins
 
 
 def register_listeners(app: App, runtime: Runtime) -> None:
     oncall.register(app, runtime)
     paging.register(app, runtime)
     support.register(app, runtime)
+    wins.register(app, runtime)
     home.register(
         app,
         runtime,
-        sections=[oncall.home_section, paging.home_section, support.home_section],
+        sections=[
+            oncall.home_section,
+            paging.home_section,
+            support.home_section,
+            wins.home_section,
+        ],
     )
 
 
@@ -28,4 +34,4 @@ def http_routes(runtime: Runtime) -> list[BaseRoute]:
 
 def manifest_parts() -> list[dict[str, Any]]:
     """What each capability needs from Slack: commands, shortcuts, scopes, events."""
-    return [oncall.MANIFEST, paging.MANIFEST, support.MANIFEST]
+    return [oncall.MANIFEST, paging.MANIFEST, support.MANIFEST, wins.MANIFEST]

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 HomeSection = Callable[[Runtime, str], list[dict[str, Any]]]
 
-COMMANDS_HELP = "*Commands*: `/oncall help` · `/page help` · `/support help`"
+COMMANDS_HELP = "*Commands*: `/oncall help` · `/page help` · `/support help` · `/wins help`"
 
 
 def home_view(runtime: Runtime, user_id: str, sections: Sequence[HomeSection]) -> dict[str, Any]:

@@ -152,7 +152,11 @@ def _text_input(
 
 
 def _select(
-    block_id: str, label: str, options: list[dict[str, Any]], initial: str | None, optional: bool = False
+    block_id: str,
+    label: str,
+    options: list[dict[str, Any]],
+    initial: str | None,
+    optional: bool = False,
 ) -> dict[str, Any]:
     element: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
     chosen = next((o for o in options if o["value"] == initial), None)
@@ -209,29 +213,46 @@ def entry_modal(
             )
         )
     blocks.append(
-        _select("kind", "Win or challenge", [_option(k, v) for k, v in KIND_LABELS.items()], values.get("kind") or WIN)
+        _select(
+            "kind",
+            "Win or challenge",
+            [_option(k, v) for k, v in KIND_LABELS.items()],
+            values.get("kind") or WIN,
+        )
     )
     blocks.append(
         _text_input(
-            "summary", "Summary (shown bold)", initial=values.get("summary", ""), max_length=300,
+            "summary",
+            "Summary (shown bold)",
+            initial=values.get("summary", ""),
+            max_length=300,
             hint=f"One line, up to about {SUMMARY_LINE} characters.",
         )
     )
     blocks.append(
         _text_input(
-            "situation", "Situation", initial=values.get("situation", ""), multiline=True,
+            "situation",
+            "Situation",
+            initial=values.get("situation", ""),
+            multiline=True,
             hint="What was it like before? Context for why you acted.",
         )
     )
     blocks.append(
         _text_input(
-            "action", "Action", initial=values.get("action", ""), multiline=True,
+            "action",
+            "Action",
+            initial=values.get("action", ""),
+            multiline=True,
             hint="What did the team do?",
         )
     )
     blocks.append(
         _text_input(
-            "result", "Result", initial=values.get("result", ""), multiline=True,
+            "result",
+            "Result",
+            initial=values.get("result", ""),
+            multiline=True,
             hint="What changed? A number shows it best.",
         )
     )
@@ -285,7 +306,11 @@ def entry_modal(
             },
         }
     )
-    title = "Edit entry" if entry is not None else ("Propose an entry" if proposing else "Wins and Challenges")
+    title = (
+        "Edit entry"
+        if entry is not None
+        else ("Propose an entry" if proposing else "Wins and Challenges")
+    )
     return {
         "type": "modal",
         "callback_id": "wins.entry",
@@ -303,8 +328,14 @@ def entry_text(entry: WinsEntry, org: OrgConfig) -> str:
     if entry.kind == CHALLENGE:
         tag = " · internal" if entry.visibility == INTERNAL else " · shareable"
         if entry.names_team:
-            names = org.team(entry.names_team).name if entry.names_team in {t.id for t in org.teams} else entry.names_team
-            tag += f" · names {escape(names)}" + (" (raised)" if entry.raised_with_leadership else "")
+            names = (
+                org.team(entry.names_team).name
+                if entry.names_team in {t.id for t in org.teams}
+                else entry.names_team
+            )
+            tag += f" · names {escape(names)}" + (
+                " (raised)" if entry.raised_with_leadership else ""
+            )
     story = " ".join(p.strip() for p in (entry.situation, entry.action, entry.result) if p.strip())
     return f"{kind}{tag}: *{escape(entry.summary)}*\n{escape(story)}"
 
@@ -391,7 +422,9 @@ def select_modal(
                 _option(
                     str(i.entry_id),
                     i.summary,
-                    KIND_LABELS.get(i.kind, i.kind) + (" · internal" if i.internal else "") + (" · not curated" if i.uncurated else ""),
+                    KIND_LABELS.get(i.kind, i.kind)
+                    + (" · internal" if i.internal else "")
+                    + (" · not curated" if i.uncurated else ""),
                 )
                 for i in chunk
             ]
@@ -417,15 +450,21 @@ def select_modal(
 
 def rewrite_modal(items: Sequence[Item], metadata: dict[str, Any]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
-        context("Rewrite each highlight for the audience above: expand acronyms, drop details they do not need.")
+        context(
+            "Rewrite each highlight for the audience above: expand acronyms, drop details they do not need."
+        )
     ]
     if not items:
-        blocks.append(section("You picked nothing: the level above will see that nothing was passed up."))
+        blocks.append(
+            section("You picked nothing: the level above will see that nothing was passed up.")
+        )
     for item in items:
         n = item.entry_id
         blocks.append(section(f"*{escape(_item_line(item))}*"))
         blocks.append(_text_input(f"summary_{n}", "Summary", initial=item.summary, max_length=300))
-        blocks.append(_text_input(f"situation_{n}", "Situation", initial=item.situation, multiline=True))
+        blocks.append(
+            _text_input(f"situation_{n}", "Situation", initial=item.situation, multiline=True)
+        )
         blocks.append(_text_input(f"action_{n}", "Action", initial=item.action, multiline=True))
         blocks.append(_text_input(f"result_{n}", "Result", initial=item.result, multiline=True))
     return {

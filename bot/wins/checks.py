@@ -15,8 +15,30 @@ from bot.wins.models import CHALLENGE, INTERNAL, SHAREABLE, WIN
 SUMMARY_LINE = 100  # about one line of a digest
 _ACRONYM = re.compile(r"\b([A-Z][A-Z0-9]+)s?\b")
 # Acronyms every reader knows; flagging them would teach people to ignore the check.
-_COMMON = {"OK", "US", "UK", "EU", "AM", "PM", "CEO", "CTO", "VP", "API", "URL", "ID", "IT", "Q1",
-           "Q2", "Q3", "Q4", "TV", "PR", "AI", "HR", "FAQ"}
+_COMMON = {
+    "OK",
+    "US",
+    "UK",
+    "EU",
+    "AM",
+    "PM",
+    "CEO",
+    "CTO",
+    "VP",
+    "API",
+    "URL",
+    "ID",
+    "IT",
+    "Q1",
+    "Q2",
+    "Q3",
+    "Q4",
+    "TV",
+    "PR",
+    "AI",
+    "HR",
+    "FAQ",
+}
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,9 @@ def _context(
     }
 
 
-def render_digest(runtime: Runtime, cycle: WinsCycle, title: str, items: list[Item], **kw: Any) -> str:
+def render_digest(
+    runtime: Runtime, cycle: WinsCycle, title: str, items: list[Item], **kw: Any
+) -> str:
     return render("wins_digest.md.j2", **_context(runtime, cycle, title, items, **kw))
 
 
@@ -139,7 +141,9 @@ def render_mail(
 ) -> tuple[str, str]:
     """(plain text, HTML) of a stakeholder digest."""
     context = _context(runtime, cycle, title, items, show_team=True, mark_internal=False)
-    return render_text("wins_digest.txt.j2", **context), render_html("wins_digest.html.j2", **context)
+    return render_text("wins_digest.txt.j2", **context), render_html(
+        "wins_digest.html.j2", **context
+    )
 
 
 def messages_of(text: str) -> list[dict[str, Any]]:
@@ -188,7 +192,11 @@ def publish(
     digest = get_digest(session, cycle.id or 0, team_id, audience)
     if digest is None:
         digest = WinsDigest(
-            cycle_id=cycle.id or 0, team_id=team_id, audience=audience, posted_at=now, updated_at=now
+            cycle_id=cycle.id or 0,
+            team_id=team_id,
+            audience=audience,
+            posted_at=now,
+            updated_at=now,
         )
     posted: dict[str, list[str]] = {c: list(k) for c, k in (digest.messages or {}).items()}
     stamp = int(now.timestamp() * 1000)
@@ -197,7 +205,11 @@ def publish(
         for index, message in enumerate(messages):
             if index < len(keys):
                 outbox.update_message(
-                    session, f"{keys[index]}:edit:{stamp}", keys[index], message["text"], now,
+                    session,
+                    f"{keys[index]}:edit:{stamp}",
+                    keys[index],
+                    message["text"],
+                    now,
                     blocks=message["blocks"],
                 )
             else:
@@ -207,8 +219,19 @@ def publish(
         for key in keys[len(messages) :]:
             # A shorter digest than before: the extra message says so rather than vanish.
             outbox.update_message(
-                session, f"{key}:edit:{stamp}", key, "(the rest of this digest moved up)", now,
-                blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": "_(the rest of this digest moved up)_"}]}],
+                session,
+                f"{key}:edit:{stamp}",
+                key,
+                "(the rest of this digest moved up)",
+                now,
+                blocks=[
+                    {
+                        "type": "context",
+                        "elements": [
+                            {"type": "mrkdwn", "text": "_(the rest of this digest moved up)_"}
+                        ],
+                    }
+                ],
             )
     digest.messages = posted
     digest.updated_at = now
@@ -226,7 +249,9 @@ def team_digest_channels(runtime: Runtime, team_id: str) -> list[str]:
     return [c for c in (team.channel, wins.digest_channel if wins else None) if c]
 
 
-def post_team_digest(session: Session, runtime: Runtime, cycle: WinsCycle, team_id: str) -> WinsDigest:
+def post_team_digest(
+    session: Session, runtime: Runtime, cycle: WinsCycle, team_id: str
+) -> WinsDigest:
     """A line team's entries become its digest (posted at the deadline, updated after)."""
     team = runtime.org.team(team_id)
     items = team_items(session, runtime, cycle.id or 0, team_id)
@@ -237,7 +262,9 @@ def post_team_digest(session: Session, runtime: Runtime, cycle: WinsCycle, team_
     elif submitted.no_update and not items:
         notes.append("No update this cycle.")
     text = render_digest(runtime, cycle, team.name, items, show_team=False, notes=notes)
-    return publish(session, runtime, cycle, team_id, TEAM, team_digest_channels(runtime, team_id), text, items)
+    return publish(
+        session, runtime, cycle, team_id, TEAM, team_digest_channels(runtime, team_id), text, items
+    )
 
 
 def refresh_team_digest(session: Session, runtime: Runtime, cycle: WinsCycle, team_id: str) -> bool:

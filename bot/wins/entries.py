@@ -18,7 +18,6 @@ from bot.wins.cycles import CycleCalendar
 from bot.wins.models import (
     ACCEPTED,
     CHALLENGE,
-    COLLECTING,
     DECLINED,
     INTERNAL,
     MISSED,
@@ -104,7 +103,9 @@ def is_manager(session: Session, runtime: Runtime, user: str, team: Team) -> boo
     return any(runtime.directory.same_person(m, user) for m in team.managers)
 
 
-def can_write(session: Session, runtime: Runtime, user: str, cycle: WinsCycle, team_id: str) -> bool:
+def can_write(
+    session: Session, runtime: Runtime, user: str, cycle: WinsCycle, team_id: str
+) -> bool:
     """The team's line manager, or the delegate of the cycle."""
     if user in responsible(session, runtime, cycle, team_id):
         return True
@@ -186,6 +187,7 @@ class Saved:
     created: bool
     proposed: bool
     first_submission: bool
+    kept_warnings_note: str = ""
 
 
 def _mark_submitted(
@@ -223,7 +225,9 @@ def save_entry(
     org = runtime.org
     team = org.team(draft.team_id)
     if not tree.is_line_team(team):
-        raise InvalidInput(f"{team.name} has no members of its own; its managers choose highlights.")
+        raise InvalidInput(
+            f"{team.name} has no members of its own; its managers choose highlights."
+        )
     if not editable(session, runtime, cycle, team.id):
         raise Conflict(
             "The level above has already chosen its highlights for this cycle, so its entries "
@@ -320,7 +324,7 @@ def decide_proposal(
 def no_update(
     session: Session, runtime: Runtime, user: str, cycle: WinsCycle, team_id: str
 ) -> bool:
-    """"No update this cycle" is a valid submission; returns False if the team had submitted."""
+    """ "No update this cycle" is a valid submission; returns False if the team had submitted."""
     if not can_write(session, runtime, user, cycle, team_id):
         raise NotAllowed("Only the team's line manager (or this cycle's delegate) submits that.")
     if not editable(session, runtime, cycle, team_id):
@@ -376,7 +380,11 @@ def delegate(
     if not teams:
         raise InvalidInput("None of your teams writes or chooses Wins and Challenges.")
     first = teams[0]
-    cycle = target_cycle(session, runtime, first.id) if tree.is_line_team(first) else current_cycle(session, runtime)
+    cycle = (
+        target_cycle(session, runtime, first.id)
+        if tree.is_line_team(first)
+        else current_cycle(session, runtime)
+    )
     now = runtime.clock.now()
     for team in teams:
         found = delegation(session, cycle.id or 0, team.id)

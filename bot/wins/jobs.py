@@ -33,7 +33,9 @@ def install(runtime: Runtime) -> None:
     for lead in runtime.org.wins.reminders:
 
         def run_reminder(session: Session, due: datetime, lead: timedelta = lead) -> None:
-            lifecycle.remind(session, runtime, calendar.number_at(due + lead - timedelta(seconds=1)), lead)
+            lifecycle.remind(
+                session, runtime, calendar.number_at(due + lead - timedelta(seconds=1)), lead
+            )
 
         runtime.scheduler.add_job(
             RecurringJob(

@@ -19,7 +19,9 @@ from bot.wins.selection import open_ready
 def owing(session: Session, runtime: Runtime, cycle: WinsCycle) -> list[str]:
     """Line teams that have not submitted for the cycle."""
     return [
-        t.id for t in tree.line_teams(runtime.org) if submission(session, cycle.id or 0, t.id) is None
+        t.id
+        for t in tree.line_teams(runtime.org)
+        if submission(session, cycle.id or 0, t.id) is None
     ]
 
 
@@ -37,7 +39,9 @@ def _nudge(
             late=late,
             delegated_by=delegated.manager if delegated else None,
         )
-        outbox.post(session, f"wins:{tag}:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit)
+        outbox.post(
+            session, f"wins:{tag}:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit
+        )
         sent += 1
     return sent
 
@@ -48,7 +52,9 @@ def remind(session: Session, runtime: Runtime, number: int, lead: timedelta) -> 
     if cycle.state != COLLECTING:
         return 0
     tag = f"remind:{int(lead.total_seconds())}s"
-    return sum(_nudge(session, runtime, cycle, t, tag, late=False) for t in owing(session, runtime, cycle))
+    return sum(
+        _nudge(session, runtime, cycle, t, tag, late=False) for t in owing(session, runtime, cycle)
+    )
 
 
 def close(session: Session, runtime: Runtime, number: int) -> WinsCycle:

@@ -125,9 +125,7 @@ class WinsDigest(SQLModel, table=True):
     """A digest as posted: which messages hold it, so later edits update them in place."""
 
     __tablename__ = "wins_digests"
-    __table_args__ = (
-        UniqueConstraint("cycle_id", "team_id", "audience", name="uq_wins_digests"),
-    )
+    __table_args__ = (UniqueConstraint("cycle_id", "team_id", "audience", name="uq_wins_digests"),)
 
     id: int | None = Field(default=None, primary_key=True)
     cycle_id: int = Field(index=True)

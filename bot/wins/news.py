@@ -103,7 +103,9 @@ def news_draft(news: OpsNews, weeks: float) -> dict[str, str]:
         summary = "A rough stretch on call and in support"
         kind = CHALLENGE
     else:
-        summary = "A good two weeks of pages" if news.pages is not None else "A steady support queue"
+        summary = (
+            "A good two weeks of pages" if news.pages is not None else "A steady support queue"
+        )
         kind = WIN
     return {
         "kind": kind,

@@ -94,7 +94,9 @@ def quarter_cycles(session: Session, org: OrgConfig, quarter: str) -> list[WinsC
     )
 
 
-def export_markdown(session: Session, org: OrgConfig, quarter: str, team_id: str | None = None) -> str:
+def export_markdown(
+    session: Session, org: OrgConfig, quarter: str, team_id: str | None = None
+) -> str:
     """The quarter's entries, grouped by team and cycle: the book's "record of what really
     happened over the quarter" for business and performance reviews."""
     quarter = quarter.strip().upper()
@@ -132,7 +134,11 @@ def export_markdown(session: Session, org: OrgConfig, quarter: str, team_id: str
                 lines.append(f"**{heading}**")
                 lines.append("")
                 for entry in group:
-                    tag = " _(internal)_" if entry.kind != WIN and entry.visibility == "internal" else ""
+                    tag = (
+                        " _(internal)_"
+                        if entry.kind != WIN and entry.visibility == "internal"
+                        else ""
+                    )
                     lines.append(f"- **{_md(entry.summary)}**{tag}")
                     for label, text in (
                         ("Situation", entry.situation),
@@ -158,7 +164,11 @@ def archive(
     cycles = quarter_cycles(session, org, quarter)
     ids = [c.id for c in cycles]
     by_id = {c.id: c for c in cycles}
-    query = select(WinsDigest).where(col(WinsDigest.cycle_id).in_(ids)).where(WinsDigest.audience != "stakeholders")
+    query = (
+        select(WinsDigest)
+        .where(col(WinsDigest.cycle_id).in_(ids))
+        .where(WinsDigest.audience != "stakeholders")
+    )
     if team_id is not None:
         query = query.where(WinsDigest.team_id == team_id)
     rows = session.exec(query.order_by(col(WinsDigest.cycle_id), col(WinsDigest.team_id))).all()

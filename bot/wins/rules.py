@@ -34,7 +34,9 @@ def check_wins(org: OrgConfig) -> Iterable[ConfigIssue]:
     if wins is None:
         return
     if wins.cadence < timedelta(days=1):
-        yield ConfigIssue(("wins", "cadence"), "a cadence shorter than a day leaves no time to write")
+        yield ConfigIssue(
+            ("wins", "cadence"), "a cadence shorter than a day leaves no time to write"
+        )
     for index, lead in enumerate(wins.reminders):
         if lead <= timedelta(0) or lead >= wins.cadence:
             yield ConfigIssue(

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot import mail, outbox
-from bot.business_hours import add_business_time
+from bot.business_hours import BusinessCalendar
 from bot.errors import Conflict, InvalidInput, NotAllowed
 from bot.runtime import Runtime
 from bot.scheduler import cancel_timers, set_timer
@@ -22,8 +22,8 @@ from bot.wins.digests import (
     STAKEHOLDERS,
     Item,
     candidates,
-    highlights_of,
     deadline_text,
+    highlights_of,
     level_items,
     publish,
     render_digest,
@@ -86,19 +86,25 @@ def open_selection(
     now = runtime.clock.now()
     wins = org.wins
     assert wins is not None
-    due = add_business_time(org, now, wins.selection_window, team_id)
+    # "1d" is one business day in the choosing team's zone, as SLA targets read.
+    calendar = BusinessCalendar.for_team(org, team_id)
+    due = calendar.add(now, calendar.working_span(wins.selection_window))
     chosen = WinsSelection(cycle_id=cycle.id or 0, team_id=team_id, opened_at=now, due_at=due)
     session.add(chosen)
     session.flush()
     set_timer(session, SELECTION_DUE_TIMER, f"{cycle.id}:{team_id}", due, now)
     found = candidates(session, runtime, cycle.id or 0, team_id)
     for person in responsible(session, runtime, cycle, team_id):
-        text, kit = blocks.selection_request(org, cycle, team_id, found, due, deadline_text(runtime, cycle))
-        outbox.post(session, f"wins:select:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit)
+        text, kit = blocks.selection_request(
+            org, cycle, team_id, found, due, deadline_text(runtime, cycle)
+        )
+        outbox.post(
+            session, f"wins:select:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit
+        )
     return chosen
 
 
-def _require_chooser(
+def require_chooser(
     session: Session, runtime: Runtime, user: str, cycle: WinsCycle, team_id: str
 ) -> WinsSelection:
     chosen = selection(session, cycle.id or 0, team_id)
@@ -106,7 +112,9 @@ def _require_chooser(
         raise Conflict("This level's selection has not opened yet: the teams below are not done.")
     if user not in responsible(session, runtime, cycle, team_id):
         team = runtime.org.team(team_id)
-        raise NotAllowed(f"Only {team.name}'s manager (or this cycle's delegate) chooses its highlights.")
+        raise NotAllowed(
+            f"Only {team.name}'s manager (or this cycle's delegate) chooses its highlights."
+        )
     top = runtime.org.team(team_id).parent is None
     if chosen.state == SELECTED or (chosen.state == MISSED and not top):
         raise Conflict("This level's highlights were already decided for this cycle.")
@@ -122,13 +130,15 @@ def choose(
     picks: list[Pick],
 ) -> WinsSelection:
     cycle = get_cycle(session, cycle_id)
-    chosen = _require_chooser(session, runtime, user, cycle, team_id)
+    chosen = require_chooser(session, runtime, user, cycle, team_id)
     if len(picks) > MAX_PICKS:
         raise InvalidInput(f"Pick at most {MAX_PICKS} highlights: the point is to choose.")
     allowed = {i.entry_id: i for i in candidates(session, runtime, cycle_id, team_id)}
     unknown = [p.entry_id for p in picks if p.entry_id not in allowed]
     if unknown:
-        raise InvalidInput("Some picks are not among this level's entries any more; open the form again.")
+        raise InvalidInput(
+            "Some picks are not among this level's entries any more; open the form again."
+        )
     for existing in highlights_of(session, cycle_id, team_id):
         session.delete(existing)
     for position, pick in enumerate(picks):
@@ -192,7 +202,9 @@ def miss(session: Session, runtime: Runtime, cycle_id: int, team_id: str) -> boo
     now = runtime.clock.now()
     for person in responsible(session, runtime, cycle, team_id):
         kit = blocks.missed_blocks(text, cycle, team_id, top=team.parent is None)
-        outbox.post(session, f"wins:missed:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit)
+        outbox.post(
+            session, f"wins:missed:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit
+        )
     _level_done(session, runtime, cycle, team_id, curated=False)
     return True
 
@@ -231,7 +243,9 @@ def publish_stakeholders(
     title = team.name
     if wins.stakeholder_channel:
         text = render_digest(runtime, cycle, title, shared, show_team=True, mark_internal=False)
-        publish(session, runtime, cycle, team_id, STAKEHOLDERS, [wins.stakeholder_channel], text, shared)
+        publish(
+            session, runtime, cycle, team_id, STAKEHOLDERS, [wins.stakeholder_channel], text, shared
+        )
     if wins.stakeholder_emails:
         plain, html = render_mail(runtime, cycle, title, shared)
         mail.queue(
@@ -258,10 +272,14 @@ def _close_cycle(session: Session, runtime: Runtime, cycle: WinsCycle, top_team:
     wins = org.wins
     if wins and wins.digest_channel:
         note = participation_counts_text(rows, deadline_text(runtime, cycle))
-        outbox.post(session, f"wins:closing:{cycle.number}:{top_team}", wins.digest_channel, note, now)
+        outbox.post(
+            session, f"wins:closing:{cycle.number}:{top_team}", wins.digest_channel, note, now
+        )
     names = participation_names_text(org, rows, deadline_text(runtime, cycle))
     for person in responsible(session, runtime, cycle, top_team):
-        outbox.post(session, f"wins:participation:{cycle.number}:{top_team}:{person}", person, names, now)
+        outbox.post(
+            session, f"wins:participation:{cycle.number}:{top_team}:{person}", person, names, now
+        )
 
 
 def on_selection_due(session: Session, runtime: Runtime, ref: str) -> None:
@@ -269,7 +287,9 @@ def on_selection_due(session: Session, runtime: Runtime, ref: str) -> None:
     miss(session, runtime, int(cycle_id), team_id)
 
 
-def waiting_for(session: Session, runtime: Runtime, user: str, now: datetime) -> list[tuple[WinsSelection, WinsCycle]]:
+def waiting_for(
+    session: Session, runtime: Runtime, user: str, now: datetime
+) -> list[tuple[WinsSelection, WinsCycle]]:
     """Open selections this person makes (App Home)."""
     rows = session.exec(
         select(WinsSelection, WinsCycle)
