@@ -1,4 +1,5 @@
-"""The `opsbot` command line: serve, worker, socket, demo, db upgrade, config check, manifest."""
+"""The `opsbot` command line: serve, worker, socket, demo, db upgrade, config check, manifest,
+wins export."""
 
 from __future__ import annotations
 
@@ -144,6 +145,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout, color=args.color)
 
 
+def cmd_wins_export(args: argparse.Namespace) -> int:
+    from bot.config import load_org
+    from bot.db import Database
+    from bot.errors import UnknownTeam
+    from bot.wins.cycles import quarter_days
+    from bot.wins.reports import export_markdown
+
+    settings = Settings()
+    org = load_org(settings.config_path)
+    try:
+        quarter_days(args.quarter)
+        if args.team:
+            org.team(args.team)
+    except (ValueError, UnknownTeam) as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
+    if org.wins is None:
+        print(
+            "opsbot: Wins and Challenges is not configured (no `wins:` in the org config)",
+            file=sys.stderr,
+        )
+        return 2
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            sys.stdout.write(export_markdown(session, org, args.quarter, args.team))
+    finally:
+        db.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opsbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -185,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
 
     sub.add_parser("manifest", help="print the Slack app manifest").set_defaults(func=cmd_manifest)
+
+    wins = sub.add_parser("wins", help="Wins and Challenges records")
+    wins_sub = wins.add_subparsers(dest="wins_command", required=True, metavar="SUBCOMMAND")
+    export = wins_sub.add_parser(
+        "export", help="the quarter's entries as Markdown, grouped by team and cycle"
+    )
+    export.add_argument("--quarter", required=True, help="e.g. 2026Q4")
+    export.add_argument("--team", help="one team's entries only (a team id)")
+    export.set_defaults(func=cmd_wins_export)
     return parser
 
 
@@ -200,7 +241,7 @@ def _settings_problems(exc: ValidationError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in ("config", "manifest", "demo"):
+        if args.command not in ("config", "manifest", "demo", "wins"):
             _configure_logging()
         return int(args.func(args) or 0)
     except ValidationError as exc:  # a malformed environment variable, e.g. OPSBOT_LOG_LEVEL

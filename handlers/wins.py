@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -120,7 +121,7 @@ def register(app: App, runtime: Runtime) -> None:
                 runtime.extras.get(news.PROVIDERS_KEY, []),
                 teams[0].id,
                 cycle.starts_at,
-                min(cycle.deadline, runtime.clock.now()),
+                min(cycle.deadline, runtime.clock.now() + timedelta(seconds=1)),
             )
             line = news.news_line(figures)
             prefill = None
