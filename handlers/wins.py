@@ -18,6 +18,7 @@ from bot.wins.cycles import quarter_of
 from bot.wins.digests import (
     TEAM,
     candidates,
+    cycle_text,
     deadline_text,
     get_digest,
     level_items,
@@ -451,8 +452,8 @@ def register(app: App, runtime: Runtime) -> None:
         names = ", ".join(f"*{escape(t.name)}*" for t in teams)
         ephemeral(
             respond,
-            f"<@{to}> writes and chooses for {names} for the two weeks to "
-            f"{escape(deadline_text(runtime, cycle))}; they get the reminders instead of you.",
+            f"<@{to}> writes and chooses for {names} for "
+            f"{escape(cycle_text(runtime, cycle))}; they get the reminders instead of you.",
         )
 
     def _view(respond: Any, user: str, team_id: str | None) -> None:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from bot.demo.chapter_oncall import chapter_oncall
 from bot.demo.chapter_paging import chapter_paging
 from bot.demo.chapter_support import chapter_support
+from bot.demo.chapter_wins import chapter_wins
 from bot.demo.fake_slack import Call
 from bot.demo.world import World
 
@@ -270,6 +271,7 @@ CHAPTERS: list[Callable[[Story], None]] = [
     chapter_oncall,
     chapter_support,
     chapter_paging,
+    chapter_wins,
 ]
 
 

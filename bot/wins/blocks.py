@@ -375,6 +375,14 @@ def _item_line(item: Item) -> str:
     return f"{KIND_LABELS.get(item.kind, item.kind)} · {item.from_team_name}"
 
 
+def _wins(n: int) -> str:
+    return "win" if n == 1 else "wins"
+
+
+def _challenges(n: int) -> str:
+    return "challenge" if n == 1 else "challenges"
+
+
 def selection_request(
     org: OrgConfig,
     cycle: WinsCycle,
@@ -386,8 +394,8 @@ def selection_request(
     team = org.team(team_id)
     wins = sum(1 for i in items if i.kind == WIN)
     text = (
-        f"The teams below *{escape(team.name)}* have written {wins} wins and "
-        f"{len(items) - wins} challenges for the two weeks to {escape(deadline)}. Choose the "
+        f"The teams below *{escape(team.name)}* have written {wins} {_wins(wins)} and "
+        f"{len(items) - wins} {_challenges(len(items) - wins)} for {escape(deadline)}. Choose the "
         "most important, interesting or impactful to pass up, rewriting them for a broader "
         f"audience as needed, by {when(due, org.zone(team_id))}."
     )
@@ -481,12 +489,12 @@ def rewrite_modal(items: Sequence[Item], metadata: dict[str, Any]) -> dict[str, 
 def missed_text(team_name: str, above: str | None, deadline: str) -> str:
     if above:
         return (
-            f"The selection window for *{escape(team_name)}* (two weeks to {escape(deadline)}) "
+            f"The selection window for *{escape(team_name)}* ({escape(deadline)}) "
             f"closed without a choice, so *{escape(above)}* sees everything from your teams, "
             "marked as not curated."
         )
     return (
-        f"The selection window for *{escape(team_name)}* (two weeks to {escape(deadline)}) "
+        f"The selection window for *{escape(team_name)}* ({escape(deadline)}) "
         "closed without a choice. Everything from below is in the digest channel, marked as not "
         "curated; nothing went to stakeholders yet. Choose now to send it."
     )

@@ -69,6 +69,17 @@ def _wins(org: OrgConfig) -> Wins:
     return org.wins
 
 
+_PERIODS = {timedelta(weeks=1): "week", timedelta(weeks=2): "two weeks"}
+
+
+def period_text(org: OrgConfig) -> str:
+    """What a cycle covers in people's words: "two weeks", "week", or the cadence as written."""
+    from bot.durations import format_duration
+
+    cadence = _wins(org).cadence
+    return _PERIODS.get(cadence) or format_duration(cadence)
+
+
 def quarter_days(quarter: str) -> tuple[date, date]:
     """'2026Q4' -> (1 Oct 2026, 31 Dec 2026)."""
     text = quarter.strip().upper()

@@ -16,6 +16,7 @@ from bot.mrkdwn import split_lines
 from bot.rendering import Mrkdwn, render, render_html, render_text
 from bot.runtime import Runtime
 from bot.wins import tree
+from bot.wins.cycles import period_text
 from bot.wins.entries import entries_of, internal_only, submission
 from bot.wins.models import WIN, WinsCycle, WinsDigest, WinsEntry, WinsHighlight
 
@@ -107,6 +108,11 @@ def deadline_text(runtime: Runtime, cycle: WinsCycle) -> str:
     return cycle.deadline.astimezone(zone).strftime("%a %d %b %Y")
 
 
+def cycle_text(runtime: Runtime, cycle: WinsCycle) -> str:
+    """ "the two weeks to Wed 25 Nov 2026" (the span a cycle covers, in the org's words)."""
+    return f"the {period_text(runtime.org)} to {deadline_text(runtime, cycle)}"
+
+
 def _context(
     runtime: Runtime,
     cycle: WinsCycle,
@@ -120,7 +126,7 @@ def _context(
 ) -> dict[str, Any]:
     return {
         "title": title,
-        "subtitle": f"The two weeks to {deadline_text(runtime, cycle)}",
+        "subtitle": cycle_text(runtime, cycle)[0].upper() + cycle_text(runtime, cycle)[1:],
         "wins": [i for i in items if i.kind == WIN],
         "challenges": [i for i in items if i.kind != WIN],
         "show_team": show_team,

@@ -10,7 +10,7 @@ from bot.config import Team
 from bot.mrkdwn import escape
 from bot.runtime import Runtime
 from bot.wins import blocks, tree
-from bot.wins.digests import deadline_text, refresh_team_digest
+from bot.wins.digests import cycle_text, refresh_team_digest
 from bot.wins.entries import Saved, get_cycle, responsible
 from bot.wins.models import ACCEPTED, WinsCycle, WinsEntry
 
@@ -84,7 +84,7 @@ def announce_delegation(
     names = ", ".join(f"*{escape(t.name)}*" for t in teams)
     text = (
         f"<@{manager}> is away and asked you to stand in for {names} in Wins and Challenges for "
-        f"the two weeks to {escape(deadline_text(runtime, cycle))}: you get the reminders, write "
+        f"{escape(cycle_text(runtime, cycle))}: you get the reminders, write "
         "the update and choose highlights in their place."
     )
     kit = [blocks.section(text)]

@@ -12,7 +12,7 @@ from bot.clock import wall_time_to_utc
 from bot.config import OrgConfig
 from bot.runtime import Runtime
 from bot.wins import tree
-from bot.wins.cycles import CycleCalendar, quarter_days
+from bot.wins.cycles import CycleCalendar, period_text, quarter_days
 from bot.wins.models import ACCEPTED, WIN, WinsCycle, WinsDigest, WinsEntry, WinsSubmission
 
 ON_TIME, LATE, MISSING = "on time", "late", "not submitted"
@@ -56,7 +56,7 @@ def participation_counts_text(rows: list[Participation], deadline: str) -> str:
     late = sum(r.state == LATE for r in rows)
     missing = sum(r.state == MISSING for r in rows)
     return (
-        f"Wins and Challenges for the two weeks to {deadline} are published. "
+        f"Wins and Challenges for {deadline} are published. "
         f"Participation: {on_time} of {len(rows)} teams on time, {late} late, "
         f"{missing} not submitted. Thank you, everyone who wrote."
     )
@@ -64,7 +64,7 @@ def participation_counts_text(rows: list[Participation], deadline: str) -> str:
 
 def participation_names_text(org: OrgConfig, rows: list[Participation], deadline: str) -> str:
     """For the top manager only: who submitted on time, late, or not at all."""
-    lines = [f"*Participation for the two weeks to {deadline}* (only you see this)"]
+    lines = [f"*Participation for {deadline}* (only you see this)"]
     for state in (ON_TIME, LATE, MISSING):
         names = [
             org.team(r.team_id).name + (" (no update)" if r.no_update else "")
@@ -103,6 +103,7 @@ def export_markdown(
     cycles = quarter_cycles(session, org, quarter)
     teams = [org.team(team_id)] if team_id else tree.line_teams(org)
     zone = CycleCalendar.of(org).zone
+    period = period_text(org)
     lines = [f"# Wins and Challenges, {quarter}", ""]
     if team_id:
         lines[0] += f": {org.team(team_id).name}"
@@ -122,8 +123,10 @@ def export_markdown(
                 )
                 .order_by(col(WinsEntry.kind).desc(), col(WinsEntry.id))
             ).all()
+            if not entries and cycle.closed_at is None:
+                continue  # still collecting, nothing written yet
             day = cycle.deadline.astimezone(zone).strftime("%d %b %Y")
-            lines += [f"### Two weeks to {day}", ""]
+            lines += [f"### {period.capitalize()} to {day}", ""]
             if not entries:
                 lines += ["No entries.", ""]
                 continue

@@ -22,7 +22,7 @@ from bot.wins.digests import (
     STAKEHOLDERS,
     Item,
     candidates,
-    deadline_text,
+    cycle_text,
     highlights_of,
     level_items,
     publish,
@@ -96,7 +96,7 @@ def open_selection(
     found = candidates(session, runtime, cycle.id or 0, team_id)
     for person in responsible(session, runtime, cycle, team_id):
         text, kit = blocks.selection_request(
-            org, cycle, team_id, found, due, deadline_text(runtime, cycle)
+            org, cycle, team_id, found, due, cycle_text(runtime, cycle)
         )
         outbox.post(
             session, f"wins:select:{cycle.number}:{team_id}:{person}", person, text, now, blocks=kit
@@ -198,7 +198,7 @@ def miss(session: Session, runtime: Runtime, cycle_id: int, team_id: str) -> boo
     org = runtime.org
     team = org.team(team_id)
     above = org.team(team.parent).name if team.parent else None
-    text = blocks.missed_text(team.name, above, deadline_text(runtime, cycle))
+    text = blocks.missed_text(team.name, above, cycle_text(runtime, cycle))
     now = runtime.clock.now()
     for person in responsible(session, runtime, cycle, team_id):
         kit = blocks.missed_blocks(text, cycle, team_id, top=team.parent is None)
@@ -253,7 +253,7 @@ def publish_stakeholders(
             now,
             key=f"wins:mail:{cycle.number}:{team_id}",
             to=list(wins.stakeholder_emails),
-            subject=f"{team.name}: Wins and Challenges for the two weeks to {deadline_text(runtime, cycle)}",
+            subject=f"{team.name}: Wins and Challenges for {cycle_text(runtime, cycle)}",
             text=plain,
             html=html,
         )
@@ -271,11 +271,11 @@ def _close_cycle(session: Session, runtime: Runtime, cycle: WinsCycle, top_team:
     rows = participation(session, runtime, cycle, under=top_team)
     wins = org.wins
     if wins and wins.digest_channel:
-        note = participation_counts_text(rows, deadline_text(runtime, cycle))
+        note = participation_counts_text(rows, cycle_text(runtime, cycle))
         outbox.post(
             session, f"wins:closing:{cycle.number}:{top_team}", wins.digest_channel, note, now
         )
-    names = participation_names_text(org, rows, deadline_text(runtime, cycle))
+    names = participation_names_text(org, rows, cycle_text(runtime, cycle))
     for person in responsible(session, runtime, cycle, top_team):
         outbox.post(
             session, f"wins:participation:{cycle.number}:{top_team}:{person}", person, names, now
