@@ -365,3 +365,62 @@ def test_app_home_shows_the_pending_submission(world):
     home = world.fake.calls_to("views.publish")[-1].args["view"]
     home = json.loads(home) if isinstance(home, str) else home
     assert "not submitted yet" in json.dumps(home)
+
+
+def test_user_text_is_escaped_in_slack_and_in_the_email(world, smtp):
+    write(
+        world,
+        INFRA_MGR,
+        summary="R&D <!channel> ships <b>faster</b>",
+        result="Lead time from 9 to 3 days <script>x</script>.",
+    )
+    world.advance(datetime(2026, 11, 25, 15, 1, tzinfo=NY) - world.clock.now())
+    digest = texts(world.fake.posts(INFRA_CH))
+    assert "R&amp;D &lt;!channel&gt; ships &lt;b&gt;faster&lt;/b&gt;" in digest
+    assert "<!channel>" not in digest
+    # Nobody chooses: the director's and then the VP's windows pass; the VP then chooses all.
+    world.advance(datetime(2026, 11, 26, 15, 1, tzinfo=NY) - world.clock.now())
+    world.advance(datetime(2026, 11, 27, 15, 1, tzinfo=NY) - world.clock.now())
+    assert world.fake.posts(LEADS) == []  # nothing reaches stakeholders uncurated
+    missed = next(m for m in world.fake.dms(VP) if "closed without a choice" in m.text)
+    choose(world, VP, missed, ["R&D <!channel> ships <b>faster</b>"])
+    assert "R&amp;D &lt;!channel&gt;" in texts(world.fake.posts(LEADS))
+    world.advance(timedelta(minutes=1))
+    html = smtp.inbox.messages[0].get_body(("html",)).get_content()
+    assert "R&amp;D &lt;!channel&gt; ships &lt;b&gt;faster&lt;/b&gt;" in html
+    assert "<script>" not in html
+    plain = smtp.inbox.messages[0].get_body(("plain",)).get_content()
+    assert "R&D <!channel> ships <b>faster</b>" in plain
+
+
+def test_people_outside_the_practice_get_clear_answers(world):
+    world.slack.command("/wins", "", "U0APP00001")
+    assert "not the manager or a member" in world.last_response()["text"]
+    world.slack.command("/wins", "select", INFRA_MGR)
+    assert "No highlights are waiting" in world.last_response()["text"]
+    world.slack.command("/wins", "delegate nobody", INFRA_MGR)
+    assert "@someone" in world.last_response()["text"]
+    world.slack.command("/wins", "delegate <@U0ENG00002>", "U0APP00001")
+    assert "Only a team's manager" in world.last_response()["text"]
+    world.slack.command("/wins", "frobnicate", INFRA_MGR)
+    assert "I don't know `/wins frobnicate`" in world.last_ack()["text"]
+
+
+def test_someone_else_cannot_choose_a_levels_highlights(world):
+    write(world, INFRA_MGR)
+    world.advance(datetime(2026, 11, 25, 15, 1, tzinfo=NY) - world.clock.now())
+    ask = next(m for m in world.fake.dms(DIRECTOR) if "Choose" in json.dumps(m.blocks or []))
+    world.slack.press(ask, "wins.select", INFRA_MGR)
+    assert "Only Infrastructure's manager" in world.last_response()["text"]
+
+
+def test_app_home_shows_selections_waiting_and_the_latest_team_digest(world):
+    write(world, INFRA_MGR)
+    world.advance(datetime(2026, 11, 25, 15, 1, tzinfo=NY) - world.clock.now())
+    world.slack.home_opened(DIRECTOR)
+    home = json.dumps(world.fake.calls_to("views.publish")[-1].args["view"])
+    assert "Highlights to choose for *Infrastructure*" in home
+    world.slack.home_opened(INFRA_MGR)
+    home = json.dumps(world.fake.calls_to("views.publish")[-1].args["view"])
+    assert "Latest digest of Platform Infrastructure" in home
+    assert "Builds are twice as fast" in home
