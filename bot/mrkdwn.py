@@ -3,11 +3,60 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 
 def escape(text: object) -> str:
     """Escape the three characters Slack treats as control characters in mrkdwn."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Broadcasts and group mentions, with or without a label: `<!here>`, `<!channel|@channel>`,
+# `<!subteam^S0123|@infra>`.
+_BROADCAST = re.compile(r"<!(channel|here|everyone|subteam\^[^|>]*)(?:\|([^>]*))?>")
+
+
+def from_event(text: object) -> str:
+    """Text Slack sent in an event (a message, a shortcut's message): it is mrkdwn already, with
+    `&`, `<`, `>` encoded and mentions and links as tokens, so it passes through as it is. Only
+    what would notify a whole channel or group when the bot repeats it is neutralised, to its
+    plain label (`<!here>` -> `@here`, `<!subteam^S1|@infra>` -> `@infra`)."""
+
+    def plain(match: re.Match[str]) -> str:
+        name, label = match.group(1), match.group(2)
+        if label:
+            return label if label.startswith("@") else f"@{label}"
+        return "@group" if name.startswith("subteam") else f"@{name}"
+
+    return _BROADCAST.sub(plain, str(text))
+
+
+_TOKEN = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def to_plain(text: str) -> str:
+    """Readable plain text of mrkdwn, for search, modal inputs and re-escaping elsewhere:
+    tokens become their labels (a link without one its address), entities their characters."""
+
+    def label(match: re.Match[str]) -> str:
+        target, shown = match.group(1), match.group(2)
+        if shown:
+            sigil = target[:1] if target[:1] in "@#" else ""
+            return shown if shown.startswith(sigil) else sigil + shown
+        if target[:1] in "@#":
+            return target
+        if target.startswith("!"):
+            return "@" + target[1:].split("^")[0]
+        return target
+
+    plain = _TOKEN.sub(label, text)
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def date(instant: datetime, fallback: str, token: str = "{date_short_pretty} {time}") -> str:
+    """A Slack date token: each reader sees `instant` in their own zone; clients that cannot
+    render it show `fallback` (the time in the team's zone, with its zone label)."""
+    return f"<!date^{int(instant.timestamp())}^{token}|{escape(fallback)}>"
 
 
 def user(user_id: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import outbox
 from bot.errors import InvalidInput, OpsbotError
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, from_event, split_lines, to_plain
 from bot.runtime import Runtime
 from bot.support import blocks, intake, lifecycle, reporting, service
 from bot.support.intake import CriticalGateNotMet, Request
@@ -62,7 +62,7 @@ def register(app: App, runtime: Runtime) -> None:
         if not user or not ts:
             return
         thread_ts = event.get("thread_ts")
-        text = event.get("text") or ""
+        text = from_event(event.get("text") or "")  # Slack's own mrkdwn: not escaped again
         try:
             with runtime.db.session() as session:
                 if thread_ts and thread_ts != ts:
@@ -145,21 +145,27 @@ def register(app: App, runtime: Runtime) -> None:
             return
         author = message.get("user")
         requester = author if author and not message.get("bot_id") else shortcut["user"]["id"]
-        text = message.get("text") or ""
+        text = from_event(message.get("text") or "")
+        # The message rides along in the view's metadata (3,000 characters in all): whole lines,
+        # and a pointer to the original for the rest.
+        parts = split_lines(text, 2000)
+        details = (parts[0] if parts else "") + (
+            "\n_(continues in the original message)_" if len(parts) > 1 else ""
+        )
         queue = service.queue_for_channel(org, channel) or service.queue_for_text(org, text)
         client.views_open(
             trigger_id=shortcut["trigger_id"],
             view=blocks.request_modal(
                 org,
                 queue_id=queue.id,
-                summary=intake.summary_of(text),
+                summary=to_plain(intake.summary_of(text)),
                 metadata={
                     "queue": queue.id,
                     "intake": "shortcut",
                     "requester": requester,
                     "source_channel": channel,
                     "source_ts": ts,
-                    "details": text[:2000],
+                    "details": details,
                 },
             ),
         )
@@ -172,9 +178,10 @@ def register(app: App, runtime: Runtime) -> None:
         request = Request(
             queue_id=values.get("queue") or meta.get("queue") or service.default_queue(org).id,
             requester=meta.get("requester") or user,
-            summary=values.get("summary") or "",
+            # Typed into the form: raw text, escaped once here (the message's text is mrkdwn).
+            summary=escape(values.get("summary") or ""),
             details="\n\n".join(
-                part for part in (values.get("details"), meta.get("details")) if part
+                part for part in (escape(values.get("details") or ""), meta.get("details")) if part
             ),
             intake=meta.get("intake", "command"),
             category=values.get("category"),
@@ -215,7 +222,7 @@ def register(app: App, runtime: Runtime) -> None:
             None,
             user,
             f"Support ticket #{ticket.id} {verb} in `{escape(ticket.queue_id)}` "
-            f"(<#{ticket.thread_channel}>): {escape(ticket.summary)}",
+            f"(<#{ticket.thread_channel}>): {blocks.shown(ticket.summary)}",
         )
 
     def ticket_action(name: str, fn: Any, action_id: Any = None) -> None:
@@ -367,5 +374,5 @@ def _values(view: dict[str, Any]) -> dict[str, str | None]:
 def _filed_text(ticket: Any, by: str) -> str:
     return (
         f"<@{by}> turned your message into support ticket #{ticket.id} in "
-        f"`{escape(ticket.queue_id)}` (<#{ticket.thread_channel}>): {escape(ticket.summary)}"
+        f"`{escape(ticket.queue_id)}` (<#{ticket.thread_channel}>): {blocks.shown(ticket.summary)}"
     )

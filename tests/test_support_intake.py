@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -46,7 +48,10 @@ def test_top_level_message_in_queue_channel_becomes_ticket_answered_in_thread(wo
     assert f"Ticket #{ticket.id}" in card.text
     text = json.dumps(card.blocks)
     assert "infra-help" in text and T1 in text
-    assert "SLA" in text and "first response by Mon 16 Nov 13:30 EST" in text
+    due = int(datetime(2026, 11, 16, 13, 30, tzinfo=ZoneInfo("America/New_York")).timestamp())
+    # A date token: each reader sees their own zone; the fallback names the team's.
+    assert "SLA" in text and f"first response by <!date^{due}^" in text
+    assert "|Mon 16 Nov 13:30 EST>" in text
     assert "support.claim" in text and "support.resolve" in text and "support.escalate" in text
     assert any(m.channel[1:] == T1 or m.channel == "D" + T1[1:] for m in world.fake.dms(T1))
 

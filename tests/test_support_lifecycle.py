@@ -95,7 +95,9 @@ def test_first_responder_reply_in_the_thread_is_the_first_response(world):
     found = ticket(world)
     assert found.first_response_at == world.clock.now()
     assert found.first_response_due is None
-    assert "first response Mon 16 Nov 09:50 EST" in json.dumps(card(world).blocks)
+    shown = json.dumps(card(world).blocks)
+    assert f"first response <!date^{int(world.clock.now().timestamp())}^" in shown
+    assert "|Mon 16 Nov 09:50 EST>" in shown
 
 
 def test_waiting_on_requester_pauses_the_clock_and_their_reply_resumes_it(world):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import local_text
 from bot.config import OrgConfig, Queue
 from bot.durations import format_duration
-from bot.mrkdwn import escape, quote, user
+from bot.mrkdwn import date, escape, from_event, split_lines, user
 from bot.support.models import (
     BUSINESS_IMPACTS,
     CATEGORIES,
@@ -46,10 +46,27 @@ HELP = """*Support requests* (`/support`)
 `/support help` · this help"""
 
 
+def shown(text: str) -> str:
+    """A ticket's summary or details: Slack mrkdwn already (escaped at intake when typed into a
+    form, passed through when it came in an event); broadcasts are neutralised once more."""
+    return from_event(text)
+
+
+def quoted(text: str, limit: int = 1500) -> str:
+    """A ticket's text as a quote, whole lines only; says so when the rest is left out."""
+    chunks = split_lines(shown(text), limit)
+    lines = "\n".join("> " + line for line in (chunks[0] if chunks else "").splitlines())
+    if len(chunks) > 1:
+        lines += "\n_(continues in the request's thread)_"
+    return lines or "> "
+
+
 def local(instant: datetime | None, zone: ZoneInfo) -> str:
+    """A time shown to a person: a Slack date token, so a reader in London sees London time;
+    the fallback is the team's time with its zone."""
     if instant is None:
         return "-"
-    return local_text(instant, zone)
+    return date(instant, local_text(instant, zone))
 
 
 def person(ref: str | None) -> str:
@@ -116,7 +133,7 @@ def _select(
 
 def card_text(view: TicketView) -> str:
     t = view.ticket
-    return f"Ticket #{t.id} ({STATE_LABELS[t.state]}): {escape(t.summary)}"
+    return f"Ticket #{t.id} ({STATE_LABELS[t.state]}): {shown(t.summary)}"
 
 
 def _sla_line(view: TicketView, zone: ZoneInfo) -> str:
@@ -158,7 +175,7 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
     zone = ZoneInfo(view.zone_name)
     category = CATEGORIES.get(t.category or "", "not set")
     head = (
-        f"{SEVERITY_EMOJI.get(t.severity, '')} *Ticket #{t.id}: {escape(t.summary)}*\n"
+        f"{SEVERITY_EMOJI.get(t.severity, '')} *Ticket #{t.id}: {shown(t.summary)}*\n"
         f"*{STATE_LABELS[t.state]}* · queue `{escape(queue.id)}` · Tier {t.tier} · "
         f"severity *{t.severity}* · category *{category}*"
     )
@@ -210,7 +227,7 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
         for other in view.similar:
             blocks.append(
                 _section(
-                    f"{thread_link(other)} {escape(other.summary)} · {STATE_LABELS[other.state]}",
+                    f"{thread_link(other)} {shown(other.summary)} · {STATE_LABELS[other.state]}",
                     _button(f"Merge into #{other.id}", "support.merge", f"{t.id}:{other.id}"),
                 )
             )
@@ -262,7 +279,7 @@ def assigned_text(ticket: Ticket, queue: Queue) -> str:
     rotation = queue.t2 if ticket.tier >= 2 else queue.t1
     return (
         f":inbox_tray: New support ticket {thread_link(ticket)} in `{escape(queue.id)}` is yours "
-        f"(you are on `{escape(rotation or '')}`, Tier {ticket.tier}): {escape(ticket.summary)}"
+        f"(you are on `{escape(rotation or '')}`, Tier {ticket.tier}): {shown(ticket.summary)}"
     )
 
 
@@ -333,7 +350,7 @@ def page_answered_text(ticket: Ticket, page_id: int | None) -> str:
 
 def merged_text(ticket: Ticket, into: Ticket) -> str:
     return (
-        f":link: {thread_link(ticket)} ({escape(ticket.summary)}) from {person(ticket.requester)} "
+        f":link: {thread_link(ticket)} ({shown(ticket.summary)}) from {person(ticket.requester)} "
         f"was merged into this ticket."
     )
 
@@ -349,17 +366,17 @@ def escalated_text(ticket: Ticket, queue: Queue, reason: str, by: str | None = N
 def triage_text(ticket: Ticket, queue: Queue, reason: str) -> str:
     return (
         f":rotating_light: {thread_link(ticket)} in `{escape(queue.id)}` ({ticket.severity}): "
-        f"{escape(ticket.summary)}. {escape(reason)}; now with T2, {person(ticket.assignee)}."
+        f"{shown(ticket.summary)}. {escape(reason)}; now with T2, {person(ticket.assignee)}."
     )
 
 
 def breach_dm_text(ticket: Ticket, reason: str) -> str:
-    return f":rotating_light: {thread_link(ticket)} {escape(ticket.summary)}: {escape(reason)}."
+    return f":rotating_light: {thread_link(ticket)} {shown(ticket.summary)}: {escape(reason)}."
 
 
 def reminder_text(ticket: Ticket, target: str, clock: Clock, zone: ZoneInfo) -> str:
     return (
-        f":alarm_clock: {thread_link(ticket)} {escape(ticket.summary)} has used 75% of its "
+        f":alarm_clock: {thread_link(ticket)} {shown(ticket.summary)} has used 75% of its "
         f"{TARGET_LABELS[target]} SLA ({format_duration(clock.target)}); it is due "
         f"{local(clock.due_at, zone)}."
     )
@@ -374,18 +391,18 @@ def _event_line(event: TicketEvent, zone: ZoneInfo) -> str:
 def history_text(
     ticket: Ticket, reason: str, history: Sequence[TicketEvent], zone: ZoneInfo
 ) -> str:
-    return f"Ticket #{ticket.id} escalated to you: {escape(ticket.summary)} ({escape(reason)})"
+    return f"Ticket #{ticket.id} escalated to you: {shown(ticket.summary)} ({escape(reason)})"
 
 
 def history_blocks(
     ticket: Ticket, reason: str, history: Sequence[TicketEvent], zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     lines = "\n".join(_event_line(e, zone) for e in history[-20:]) or "• (no history)"
-    details = quote(ticket.details[:1500]) if ticket.details else "_no details_"
+    details = quoted(ticket.details) if ticket.details else "_no details_"
     return [
         _section(
             f":arrow_double_up: *Ticket {thread_link(ticket)} is escalated to you (T2)*\n"
-            f"*{escape(ticket.summary)}* · severity {ticket.severity} · "
+            f"*{shown(ticket.summary)}* · severity {ticket.severity} · "
             f"asked by {person(ticket.requester)}\nWhy: {escape(reason)}"
         ),
         _section(f"*Request*\n{details}"),
@@ -417,7 +434,7 @@ def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
     return [
         _section(
             f":white_check_mark: Your support ticket {thread_link(ticket)} "
-            f"({escape(ticket.summary)}) is resolved.\nHow did we do, from 1 (poor) to 5 (great)?"
+            f"({shown(ticket.summary)}) is resolved.\nHow did we do, from 1 (poor) to 5 (great)?"
         ),
         {
             "type": "actions",
@@ -601,7 +618,7 @@ def critical_modal(ticket: Ticket) -> dict[str, Any]:
         "close": _text("Cancel", "plain_text"),
         "blocks": [
             _section(
-                f"*Ticket #{ticket.id}: {escape(ticket.summary)}*\nCritical requests can page "
+                f"*Ticket #{ticket.id}: {shown(ticket.summary)}*\nCritical requests can page "
                 "an engineer, so they need both a type of business impact and why engaging an "
                 "engineer now would help."
             ),
@@ -623,7 +640,7 @@ def home_section(
             when = f" · due {local(due, zone)}" if due else ""
             blocks.append(
                 _section(
-                    f"{thread_link(t)} {escape(t.summary)}\n{STATE_LABELS[t.state]} · "
+                    f"{thread_link(t)} {shown(t.summary)}\n{STATE_LABELS[t.state]} · "
                     f"{t.severity} · Tier {t.tier}{when}"
                 )
             )
@@ -634,7 +651,7 @@ def home_section(
         for t in asked[:10]:
             blocks.append(
                 _section(
-                    f"{thread_link(t)} {escape(t.summary)}\n{STATE_LABELS[t.state]} · "
+                    f"{thread_link(t)} {shown(t.summary)}\n{STATE_LABELS[t.state]} · "
                     f"handled by {person(t.assignee)}"
                 )
             )

@@ -14,6 +14,7 @@ from bot.business_hours import BusinessCalendar, Holidays
 from bot.clock import wall_time_to_utc
 from bot.config import WEEKDAYS, OrgConfig, Queue
 from bot.errors import InvalidInput, NotFound
+from bot.mrkdwn import split_lines, to_plain
 from bot.paging.service import trigger_page
 from bot.support import blocks
 from bot.support.models import (
@@ -71,8 +72,9 @@ class Opened:
 
 
 def summary_of(text: str) -> str:
+    """The first line of a request, up to 150 characters, never cut inside a token or entity."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first if len(first) <= 150 else first[:147].rstrip() + "..."
+    return first if len(first) <= 150 else split_lines(first, 147)[0].rstrip() + "..."
 
 
 def critical_problems(business_impact: str | None, why_now: str | None) -> dict[str, str]:
@@ -244,8 +246,9 @@ def route_critical(
             runtime,
             session,
             policy_id=queue.critical_policy,
-            summary=f"Support #{ticket.id}: {ticket.summary}",
-            details=ticket.details,
+            # Paging escapes what it shows; the ticket's text is mrkdwn already.
+            summary=f"Support #{ticket.id}: {to_plain(ticket.summary)}",
+            details=to_plain(ticket.details),
             source="support",
             dedup_key=f"support:ticket:{ticket.id}",
             team_id=queue.team,

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot import outbox
 from bot.config import OrgConfig, Queue
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.mrkdwn import to_plain
 from bot.oncall.service import who_is_on_call
 from bot.outbox import OutboxMessage
 from bot.runbooks import RunbookMatch, runbook_index
@@ -65,6 +66,7 @@ def default_queue(org: OrgConfig) -> Queue:
 
 def queue_for_text(org: OrgConfig, text: str) -> Queue:
     """The queue of the team owning an application the text names, else the first queue."""
+    text = to_plain(text)
     words = set(tokenize(text))
     lowered = text.lower()
     for app in org.applications:
@@ -222,9 +224,11 @@ def similar_open_tickets(
     )
     if not candidates:
         return []
-    index = BM25([tokenize(f"{c.summary} {c.summary} {c.details}") for c in candidates])
+    index = BM25([tokenize(to_plain(f"{c.summary} {c.summary} {c.details}")) for c in candidates])
     hits = index.rank(
-        tokenize(f"{ticket.summary} {ticket.details}"), limit, minimum=SIMILAR_MINIMUM_SCORE
+        tokenize(to_plain(f"{ticket.summary} {ticket.details}")),
+        limit,
+        minimum=SIMILAR_MINIMUM_SCORE,
     )
     return [candidates[h.index] for h in hits]
 
@@ -380,7 +384,7 @@ def card(
     similar: list[Ticket] = []
     if ticket.is_open:
         if ticket.category != "office_hours":
-            matches = runbook_index(runtime).search(f"{ticket.summary}\n{ticket.details}")
+            matches = runbook_index(runtime).search(to_plain(f"{ticket.summary}\n{ticket.details}"))
         similar = similar_open_tickets(session, ticket, now)
     return TicketView(
         ticket=ticket,
