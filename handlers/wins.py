@@ -13,18 +13,12 @@ from slack_bolt import Ack, App
 from bot.errors import InvalidInput, NotAllowed, OpsbotError
 from bot.mrkdwn import escape
 from bot.runtime import Runtime
-from bot.wins import blocks, checks, entries, flows, news, reports, selection, tree
+from bot.wins import blocks, checks, entries, flows, news, reading, selection
 from bot.wins.cycles import quarter_of
 from bot.wins.digests import (
-    TEAM,
     candidates,
     cycle_text,
-    deadline_text,
-    get_digest,
-    level_items,
     messages_of,
-    render_digest,
-    team_items,
 )
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
@@ -458,42 +452,7 @@ def register(app: App, runtime: Runtime) -> None:
 
     def _view(respond: Any, user: str, team_id: str | None) -> None:
         with runtime.db.session() as session:
-            if team_id is None:
-                managed = [t for t in org.teams if entries.is_manager(session, runtime, user, t)]
-                if not managed:
-                    raise NotAllowed("`/wins view` is for managers and skip managers.")
-                team_id = managed[0].id
-            org.team(team_id)
-            if not entries.can_read(session, runtime, user, team_id):
-                raise NotAllowed(
-                    "You can read the entries of your own team and of the teams below you."
-                )
-            cycle = entries.latest_closed(session) or entries.current_cycle(session, runtime)
-            texts = []
-            for team in [org.team(team_id), *tree.descendants(org, team_id)]:
-                if tree.is_line_team(team):
-                    texts.append(
-                        render_digest(
-                            runtime,
-                            cycle,
-                            team.name,
-                            team_items(session, runtime, cycle.id or 0, team.id),
-                            show_team=False,
-                        )
-                    )
-            top = tree.root_of(org, team_id)
-            highlights = get_digest(session, cycle.id or 0, top.id, "org")
-            if highlights is not None:
-                texts.append(
-                    render_digest(
-                        runtime,
-                        cycle,
-                        f"{top.name} highlights",
-                        level_items(session, runtime, cycle.id or 0, top.id),
-                        show_team=True,
-                    )
-                )
-        text = "\n\n".join(texts) or "Nothing written yet."
+            text = reading.view_text(session, runtime, user, team_id)
         _respond_long(respond, text)
 
     def _archive(respond: Any, args: list[str]) -> None:
@@ -503,27 +462,10 @@ def register(app: App, runtime: Runtime) -> None:
             if re.fullmatch(r"\d{4}[qQ][1-4]", arg):
                 quarter = arg.upper()
             else:
-                org.team(arg)
                 team_id = arg
         with runtime.db.session() as session:
-            rows = reports.archive(session, org, team_id, quarter)
-            lines = [
-                f"*Wins and Challenges digests, {quarter}*"
-                + (f" · {escape(org.team(team_id).name)}" if team_id else "")
-            ]
-            for digest, cycle in rows:
-                kind = (
-                    "team digest"
-                    if digest.audience == TEAM
-                    else "highlights" + ("" if digest.curated else " (not curated)")
-                )
-                lines.append(
-                    f"• {escape(deadline_text(runtime, cycle))} · {escape(org.team(digest.team_id).name)} · {kind}: "
-                    f"{digest.wins} wins, {digest.challenges} challenges"
-                )
-        if len(lines) == 1:
-            lines.append("No digests yet.")
-        _respond_long(respond, "\n".join(lines))
+            text = reading.archive_text(session, runtime, team_id, quarter)
+        _respond_long(respond, text)
 
 
 def _respond_long(respond: Any, text: str) -> None:
@@ -532,45 +474,11 @@ def _respond_long(respond: Any, text: str) -> None:
 
 
 def home_section(runtime: Runtime, user_id: str) -> list[dict[str, Any]]:
-    org = runtime.org
-    if org.wins is None:
+    if runtime.org.wins is None:
         return []
-    now = runtime.clock.now()
     with runtime.db.session() as session:
-        cycle = entries.current_cycle(session, runtime)
-        pending = []
-        for team in entries.teams_for(session, runtime, user_id, cycle):
-            if not entries.can_write(session, runtime, user_id, cycle, team.id):
-                continue
-            target = entries.target_cycle(session, runtime, team.id)
-            submitted = entries.submission(session, target.id or 0, team.id) is not None
-            pending.append((team.id, team.name, target, submitted, org.zone(team.id)))
-        waiting = [
-            (
-                chosen.team_id,
-                org.team(chosen.team_id).name,
-                cyc,
-                chosen.due_at,
-                org.zone(chosen.team_id),
-            )
-            for chosen, cyc in selection.waiting_for(session, runtime, user_id, now)
-        ]
-        latest = []
-        closed = entries.latest_closed(session)
-        mine = [
-            t
-            for t in org.teams
-            if entries.is_manager(session, runtime, user_id, t)
-            or entries.is_member(runtime, user_id, t)
-        ]
-        if closed is not None:
-            for team in mine[:2]:
-                digest = get_digest(session, closed.id or 0, team.id, TEAM)
-                if digest is not None:
-                    items = team_items(session, runtime, closed.id or 0, team.id)
-                    text = render_digest(runtime, closed, team.name, items, show_team=False)
-                    latest.append((team.name, text[:2900]))
-    return blocks.home_section(pending, waiting, latest)
+        parts = reading.home_parts(session, runtime, user_id, runtime.clock.now())
+    return blocks.home_section(parts["pending"], parts["selections"], parts["latest"])
 
 
 def _help(runtime: Runtime) -> str:
