@@ -190,6 +190,9 @@ def test_whole_cycle_two_levels_three_teams(world, smtp):
         ],
         rewrites={"CI builds are twice as fast": "Engineers wait half as long for builds"},
     )
+    # The director's request loses its button.
+    assert "chosen" in texts([world.fake.message(ask.channel, ask.ts)])
+    assert "wins.select" not in json.dumps(world.fake.message(ask.channel, ask.ts).blocks)
     infra_dir = texts(
         [m for m in world.fake.posts(DIGESTS) if "Infrastructure highlights" in texts([m])]
     )

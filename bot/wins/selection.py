@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from bot import mail, outbox
 from bot.business_hours import BusinessCalendar
 from bot.errors import Conflict, InvalidInput, NotAllowed
+from bot.mrkdwn import escape
 from bot.runtime import Runtime
 from bot.scheduler import cancel_timers, set_timer
 from bot.wins import blocks, tree
@@ -209,11 +210,33 @@ def miss(session: Session, runtime: Runtime, cycle_id: int, team_id: str) -> boo
     return True
 
 
+def _close_requests(
+    session: Session, runtime: Runtime, cycle: WinsCycle, team_id: str, text: str
+) -> None:
+    """The "Choose highlights" DMs lose their button once the level is decided."""
+    now = runtime.clock.now()
+    for person in responsible(session, runtime, cycle, team_id):
+        key = f"wins:select:{cycle.number}:{team_id}:{person}"
+        outbox.update_message(
+            session, f"{key}:closed", key, text, now, blocks=[blocks.section(text)]
+        )
+
+
 def _level_done(
     session: Session, runtime: Runtime, cycle: WinsCycle, team_id: str, *, curated: bool
 ) -> None:
     org = runtime.org
     team = org.team(team_id)
+    if curated or team.parent is not None:  # the top may still choose after its window
+        done = "chosen" if curated else "passed up uncurated (the window closed)"
+        _close_requests(
+            session,
+            runtime,
+            cycle,
+            team_id,
+            f"Highlights of *{escape(team.name)}* for {escape(cycle_text(runtime, cycle))}: "
+            f"{done}.",
+        )
     items = level_items(session, runtime, cycle.id or 0, team_id)
     wins = org.wins
     channels = [c for c in (team.channel, wins.digest_channel if wins else None) if c]
