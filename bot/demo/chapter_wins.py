@@ -16,7 +16,8 @@ from bot.wins.cycles import CycleCalendar
 if TYPE_CHECKING:
     from bot.demo.story import Story
 
-VERA, MAYA, TOM, ALICE = "U0VP000001", "U0MGR00001", "U0MGR00002", "U0ENG00001"
+VERA, DANA = "U0VP000001", "U0DIR00001"
+MAYA, TOM, ALICE = "U0MGR00001", "U0MGR00002", "U0ENG00001"
 
 
 def _select(value: str) -> dict[str, Any]:
@@ -55,6 +56,25 @@ def _button_message(story: Story, user: str, action_id: str) -> Any:
         if action_id in json.dumps(message.blocks or []):
             return message
     raise LookupError(f"no message with {action_id} for {user}")
+
+
+def _choose(story: Story, user: str, rewrites: dict[str, str]) -> None:
+    """Press "Choose highlights", tick everything, rewrite what `rewrites` names, pass it up."""
+    story.slack.press(_button_message(story, user, "wins.select"), "wins.select", user)
+    view = _last_view(story)
+    picks = {}
+    for block in view["blocks"]:
+        if block.get("block_id", "").startswith("pick_"):
+            options = block["element"]["options"]
+            picks[block["block_id"]] = {"value": _ticks(*(o["value"] for o in options))}
+    story.slack.submit_view(view, user, picks)
+    rewrite = _ack(story)["view"]
+    state = {}
+    for block in rewrite["blocks"]:
+        if block["type"] == "input":
+            text = block["element"].get("initial_value", "")
+            state[block["block_id"]] = {"value": rewrites.get(text, text)}
+    story.slack.submit_view(rewrite, user, state)
 
 
 def chapter_wins(story: Story) -> None:
@@ -134,28 +154,19 @@ def chapter_wins(story: Story) -> None:
     n.show()
 
     story.advance(deadline + timedelta(minutes=1) - world.clock.now())
-    n.scene("The deadline: each team's entries become its digest; the VP is asked to choose.")
+    n.scene("The deadline: each team's entries become its digest; the director is asked to choose.")
     n.show()
 
-    n.scene(f"{n.name(VERA)} picks highlights, rewrites one for a broader audience, and sends.")
-    story.slack.press(_button_message(story, VERA, "wins.select"), "wins.select", VERA)
-    view = _last_view(story)
-    picks = {}
-    for block in view["blocks"]:
-        if block.get("block_id", "").startswith("pick_"):
-            picks[block["block_id"]] = {
-                "value": _ticks(*(o["value"] for o in block["element"]["options"]))
-            }
-    story.slack.submit_view(view, VERA, picks)
-    rewrite = _ack(story)["view"]
-    state = {}
-    for block in rewrite["blocks"]:
-        if block["type"] == "input":
-            text = block["element"].get("initial_value", "")
-            if text == "Checkout deploys no longer wait on the CDN":
-                text = "Checkout ships five times faster"
-            state[block["block_id"]] = {"value": text}
-    story.slack.submit_view(rewrite, VERA, state)
+    n.scene(f"{n.name(DANA)} picks from infra and data, rewriting one for a wider audience.")
+    _choose(
+        story,
+        DANA,
+        {"Checkout deploys no longer wait on the CDN": "Checkout ships five times faster"},
+    )
+    n.show()
+
+    n.scene(f"{n.name(VERA)} picks from the director's highlights and sends them on.")
+    _choose(story, VERA, {})
     story.advance(timedelta(minutes=1))
     n.show()
     n.say("The internal challenge is in the org's digest but never reaches the stakeholders.")
