@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.clock import as_utc
+
 
 def escape(text: object) -> str:
     """Escape the three characters Slack treats as control characters in mrkdwn."""
@@ -56,7 +58,8 @@ def to_plain(text: str) -> str:
 def date(instant: datetime, fallback: str, token: str = "{date_short_pretty} {time}") -> str:
     """A Slack date token: each reader sees `instant` in their own zone; clients that cannot
     render it show `fallback` (the time in the team's zone, with its zone label)."""
-    return f"<!date^{int(instant.timestamp())}^{token}|{escape(fallback)}>"
+    # as_utc: a naive datetime read back from SQLite is UTC, not the machine's local time.
+    return f"<!date^{int(as_utc(instant).timestamp())}^{token}|{escape(fallback)}>"
 
 
 def user(user_id: str) -> str:

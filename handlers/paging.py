@@ -12,8 +12,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot import mrkdwn
 from bot.errors import OpsbotError
-from bot.paging import service
-from bot.paging.blocks import person
+from bot.paging import service, targets
+from bot.paging.access import require_responder
+from bot.paging.blocks import person, when
 from bot.paging.models import CLASSIFICATIONS
 from bot.runbooks import runbook_index
 from bot.runtime import Runtime
@@ -87,10 +88,25 @@ def _text_input(
     }
 
 
-def request_view(target: service.PageTarget, summary: str, who: str | None, channel: str) -> dict:
-    reaches = f"It reaches {person(who)} first." if who else "Nobody is on call there right now; "
-    if not who:
-        reaches += "the page goes straight to the next step of the policy."
+def reached_text(reached: targets.StepTarget) -> str:
+    if reached.webhook:
+        return f"the `{mrkdwn.escape(reached.webhook)}` webhook"
+    return person(reached.user)
+
+
+def request_view(
+    target: targets.PageTarget, summary: str, preview: targets.Preview, channel: str
+) -> dict:
+    problems = "; ".join(mrkdwn.escape(p) for p in preview.problems)
+    if preview.first is not None and not preview.problems:
+        reaches = f"It reaches {reached_text(preview.first)} first."
+    elif preview.first is not None:
+        reaches = f"It reaches {reached_text(preview.first)} first ({problems})."
+    else:
+        reaches = (
+            f":warning: *Right now this page reaches nobody* ({problems}). It will still be "
+            "posted in the team channel, but call someone from the team directly."
+        )
     return {
         "type": "modal",
         "callback_id": REQUEST_CALLBACK,
@@ -188,7 +204,7 @@ def runbook_view(title: str, body: str) -> dict[str, Any]:
 def conflict_text(exc: Any) -> str:
     """The core's refusal, plus who got there first (a mention the core cannot write)."""
     by = f" (by {person(exc.by)})" if exc.by else ""
-    return f":information_source: {mrkdwn.escape(str(exc))}{by}"
+    return f":information_source: {exc.mrkdwn}{by}"
 
 
 def _value(view: dict[str, Any], block_id: str) -> str:
@@ -218,13 +234,13 @@ def register(app: App, runtime: Runtime) -> None:
             ephemeral(respond, HELP)
             return
         name, _, summary = text.partition(" ")
-        target = service.page_target(runtime.org, name)
+        target = targets.page_target(runtime.org, name)
         with runtime.db.session() as session:
-            who = service.first_responder(runtime, session, target)
+            preview = targets.preview(runtime, session, target)
         _open(
             client,
             body["trigger_id"],
-            request_view(target, summary.strip(), who, body.get("channel_id", "")),
+            request_view(target, summary.strip(), preview, body.get("channel_id", "")),
         )
 
     @app.view(REQUEST_CALLBACK)
@@ -254,17 +270,11 @@ def register(app: App, runtime: Runtime) -> None:
                     business_impact=_value(view, "impact"),
                     why_page=_value(view, "why"),
                 )
-                page_id = page.id
+                text = requester_text(runtime, page, service.page_events(session, page.id or 0))
         except OpsbotError as exc:
             tell_user(client, meta.get("channel"), user, f":warning: {mrkdwn.escape(str(exc))}")
             return
-        tell_user(
-            client,
-            meta.get("channel"),
-            user,
-            f":rotating_light: Page #{page_id} is out; you will see it in the team channel, and "
-            "each acknowledgement or escalation updates it there.",
-        )
+        tell_user(client, meta.get("channel"), user, text)
 
     def _page_id(body: dict[str, Any]) -> int:
         return int(body["actions"][0]["value"])
@@ -285,9 +295,19 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         try:
             with runtime.db.session() as session:
-                service.escalate(runtime, session, _page_id(body), body["user"]["id"])
+                done = service.escalate(runtime, session, _page_id(body), body["user"]["id"])
         except service.PageConflict as exc:
             ephemeral(respond, conflict_text(exc))
+            return
+        if done.reached:
+            who = ", ".join(_reached_mention(r) for r in done.reached)
+            ephemeral(respond, f":arrow_up: Page #{done.page.id} escalated: {who} notified.")
+        else:
+            ephemeral(
+                respond,
+                f":warning: Page #{done.page.id} escalated, but nobody further could be reached "
+                "(see its timeline). Call someone from the team directly.",
+            )
 
     @app.action("page.resolve")
     @friendly_errors
@@ -295,6 +315,7 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         with runtime.db.session() as session:
             page = service.get_page(session, _page_id(body))
+            require_responder(runtime, session, page, body["user"]["id"], "resolve")
         if not page.is_open:
             ephemeral(respond, f":information_source: Page #{page.id} is already resolved.")
             return
@@ -306,6 +327,7 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         with runtime.db.session() as session:
             page = service.get_page(session, _page_id(body))
+            require_responder(runtime, session, page, body["user"]["id"], "classify")
         _open(
             client, body["trigger_id"], classify_view(page.id or 0, page.summary, resolving=False)
         )
@@ -356,6 +378,52 @@ def register(app: App, runtime: Runtime) -> None:
         _classified(ack, body, view, resolving=False)
 
 
+def _reached_mention(reached: str) -> str:
+    kind, _, ref = reached.partition(":")
+    return f"the `{mrkdwn.escape(ref)}` webhook" if kind == "webhook" else person(reached)
+
+
+def requester_text(runtime: Runtime, page: Any, events: list[Any]) -> str:
+    """What the person who paged is told: who was reached, or that nobody was and what now."""
+    reached = [e for e in events if e.kind == "notified"]
+    problems = [e.detail for e in events if e.kind in ("skipped", "unreachable") and e.detail]
+    channel = _team_channel(runtime, page.team_id)
+    where = f" in <#{channel}>" if channel else ""
+    if reached:
+        who = ", ".join(
+            person(e.actor) if e.actor else mrkdwn.escape(e.detail.partition(", ")[2] or e.detail)
+            for e in reached
+        )
+        return (
+            f":rotating_light: Page #{page.id} reached {who}. You will see it{where}; each "
+            "acknowledgement or escalation updates it there."
+        )
+    why = "; ".join(mrkdwn.escape(p) for p in problems) or "no step of the policy reached anyone"
+    managers = _managers(runtime, page.team_id)
+    call = (
+        f" Call {managers} or someone from the team directly"
+        if managers
+        else (" Call someone from the team directly")
+    )
+    return (
+        f":warning: *Nobody could be reached* for page #{page.id}: {why}. The page is open"
+        f"{where or ' in opsbot'}, but nobody has been notified.{call}, or page another "
+        "rotation with `/page`."
+    )
+
+
+def _team_channel(runtime: Runtime, team_id: str | None) -> str | None:
+    team = next((t for t in runtime.org.teams if t.id == team_id), None)
+    return team.channel if team else None
+
+
+def _managers(runtime: Runtime, team_id: str | None) -> str:
+    team = next((t for t in runtime.org.teams if t.id == team_id), None)
+    if team is None or not team.managers:
+        return ""
+    return " or ".join(person(runtime.directory.user_id(m)) for m in team.managers)
+
+
 # ---- App Home ------------------------------------------------------------------------------
 
 
@@ -367,8 +435,7 @@ def home_section(runtime: Runtime, user_id: str) -> list[dict[str, Any]]:
         return []
     lines = []
     for page in pages[:10]:
-        zone = runtime.org.zone(page.team_id)
-        opened = page.opened_at.astimezone(zone).strftime("%a %H:%M")
+        opened = when(page.opened_at, service.page_zone(runtime, page))
         lines.append(f"• *#{page.id}* {mrkdwn.escape(page.summary)} · {page.status} since {opened}")
     return [
         {"type": "header", "text": _plain("Your open pages")},

@@ -14,7 +14,7 @@ from bot.config import parse_org
 from bot.db import Database
 from bot.demo.story import sample_org_text
 from bot.demo.world import ALERT_TOKEN
-from bot.paging import service
+from bot.paging import service, targets
 from bot.paging.models import Page, PageEvent
 from bot.runtime import build_runtime
 from tests.paging_samples import alertmanager_alert, alertmanager_body, grafana_body
@@ -373,7 +373,9 @@ def test_a_second_acknowledgement_is_told_who_acknowledged_first(world):
     world.slack.press(post, "page.acknowledge", PRIMARY)
     world.slack.press(post, "page.acknowledge", "U0ENG00004")
     reply = world.last_response()["text"]
-    assert "already acknowledged at Mon 16 Nov 09:30 EST" in reply and f"(by <@{PRIMARY}>)" in reply
+    # A date token: each reader sees their own zone; the fallback names the team's.
+    assert "already acknowledged at <!date^1794839400^" in reply
+    assert "|Mon 16 Nov 09:30 EST>" in reply and f"(by <@{PRIMARY}>)" in reply
     with world.db.session() as session:
         assert service.get_page(session, 1).acknowledged_by == PRIMARY
 
@@ -476,7 +478,7 @@ def test_page_by_hand_asks_for_business_impact_and_why_paging_helps(world):
 
 
 def test_page_to_a_rotation_without_its_own_policy_uses_the_rotation_and_its_secondary(world):
-    target = service.page_target(world.org, "data-oncall")
+    target = targets.page_target(world.org, "data-oncall")
     assert target.policy_id == "rotation:data-oncall" and target.team_id == "data"
     with world.db.session() as session:
         page = service.trigger_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,8 @@ from bot.paging.escalation import ACKNOWLEDGED, RESOLVED, TRIGGERED, PolicySnaps
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
 from bot.runbooks import Runbook
 
-TIMELINE_LINES = 8
+# Slack refuses a section text over 3,000 characters; the timeline keeps its newest lines within it.
+TIMELINE_LIMIT = 3000
 _STATUS_ICON = {
     TRIGGERED: ":rotating_light:",
     ACKNOWLEDGED: ":eyes:",
@@ -31,22 +33,33 @@ def person(ref: str | None) -> str:
 local = local_text
 
 
+def when(instant: datetime, zone: ZoneInfo, *, with_day: bool = True) -> str:
+    """An instant shown to a person: a Slack date token, so a secondary in London reads London
+    time; the fallback names the team's zone ("Mon 16 Nov 09:30 EST", "09:30 EST")."""
+    if with_day:
+        return mrkdwn.date(instant, local_text(instant, zone))
+    fallback = instant.astimezone(zone).strftime("%H:%M %Z")
+    return mrkdwn.date(instant, fallback, "{time}")
+
+
 def page_text(page: Page) -> str:
     """The notification text (what a phone's lock screen shows); user text escaped."""
     return f"Page #{page.id} ({page.status}): {mrkdwn.escape(page.summary)}"
 
 
-def status_line(page: Page, zone: ZoneInfo) -> str:
+def status_line(page: Page, zone: ZoneInfo, reached: bool = True) -> str:
     icon = _STATUS_ICON.get(page.status, "")
     if page.status == ACKNOWLEDGED and page.acknowledged_at is not None:
         return (
             f"{icon} *Acknowledged* by {person(page.acknowledged_by)} "
-            f"at {local(page.acknowledged_at, zone, with_day=False)}"
+            f"at {when(page.acknowledged_at, zone)}"
         )
     if page.status == RESOLVED and page.resolved_at is not None:
+        return f"{icon} *Resolved* by {person(page.resolved_by)} at {when(page.resolved_at, zone)}"
+    if page.position >= 0 and not reached:
         return (
-            f"{icon} *Resolved* by {person(page.resolved_by)} "
-            f"at {local(page.resolved_at, zone, with_day=False)}"
+            f"{icon} *Nobody could be reached*: see the timeline. Call someone from the team "
+            "directly, or page another rotation with `/page`."
         )
     return f"{icon} *Triggered*, waiting for an acknowledgement"
 
@@ -64,12 +77,15 @@ def page_blocks(
             "type": "header",
             "text": {"type": "plain_text", "text": title[:150], "emoji": True},
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": status_line(page, zone)}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": status_line(page, zone, _reached(events))},
+        },
     ]
-    opened = local(page.opened_at, zone) + (" (off-hours)" if page.off_hours else "")
+    opened = when(page.opened_at, zone) + (" (off-hours)" if page.off_hours else "")
     source = mrkdwn.escape(page.source)
     if page.repeat_count > 1:
-        source += f" · ×{page.repeat_count} alerts, last at {local(page.last_alert_at, zone, with_day=False)}"
+        source += f" · ×{page.repeat_count} alerts, last at {when(page.last_alert_at, zone)}"
     fields = [
         f"*Opened*\n{opened}",
         f"*Source*\n{source}",
@@ -108,19 +124,38 @@ def page_blocks(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " ".join(shown)[:1900]}]}
         )
     if events:
-        lines = [_event_line(e, zone) for e in events[-TIMELINE_LINES:]]
-        if len(events) > TIMELINE_LINES:
-            lines.insert(0, f"_… {len(events) - TIMELINE_LINES} earlier entries_")
         blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": ("*Timeline*\n" + "\n".join(lines))[:2900]},
-            }
+            {"type": "section", "text": {"type": "mrkdwn", "text": timeline_text(events, zone)}}
         )
     actions = _actions(page, runbook)
     if actions:
         blocks.append({"type": "actions", "block_id": f"page:{page.id}", "elements": actions})
     return blocks
+
+
+def _reached(events: list[PageEvent]) -> bool:
+    return any(e.kind == "notified" for e in events)
+
+
+def timeline_text(events: list[PageEvent], zone: ZoneInfo, limit: int = TIMELINE_LIMIT) -> str:
+    """The timeline, newest lines kept: the oldest ones go first when it would not fit, and a
+    line says how many (the newest events are what a responder joining at 03:00 needs)."""
+    lines = [_event_line(e, zone) for e in events]
+    kept: list[str] = []
+    size = len("*Timeline*")
+    for index in range(len(lines) - 1, -1, -1):
+        left_out = index + 1  # if this line does not fit, it and all older ones are left out
+        note = len(f"\n_… {left_out} earlier entries not shown_")
+        if size + 1 + len(lines[index]) + (note if index else 0) > limit:
+            kept.insert(0, f"_… {left_out} earlier {_entries(left_out)} not shown_")
+            break
+        kept.insert(0, lines[index])
+        size += 1 + len(lines[index])
+    return "*Timeline*\n" + "\n".join(kept)
+
+
+def _entries(count: int) -> str:
+    return "entry" if count == 1 else "entries"
 
 
 def _step_text(page: Page, policy: PolicySnapshot) -> str:
@@ -153,13 +188,19 @@ def _links(page: Page, runbook: Runbook | None) -> str:
     return " · ".join(parts)
 
 
+# Events whose actor is the person it happened to (paged, skipped), not someone acting.
+_SUBJECT_EVENTS = ("notified", "skipped", "unreachable")
+
+
 def _event_line(event: PageEvent, zone: ZoneInfo) -> str:
-    if event.kind == "notified":
-        who = f" {person(event.actor)}"  # the person paged, not someone acting
+    if event.kind in _SUBJECT_EVENTS:
+        who = f" {person(event.actor)}" if event.actor else ""
     else:
         who = f" by {person(event.actor)}" if event.actor else ""
     detail = f": {mrkdwn.escape(event.detail)}" if event.detail else ""
-    return f"• {local(event.at, zone, with_day=False)} {event.kind.replace('_', ' ')}{who}{detail}"
+    icon = ":warning: " if event.kind in ("unreachable", "webhook_failed") else ""
+    kind = event.kind.replace("_", " ")
+    return f"• {when(event.at, zone, with_day=False)} {icon}{kind}{who}{detail}"
 
 
 def _button(text: str, action_id: str, page: Page, style: str | None = None) -> dict[str, Any]:

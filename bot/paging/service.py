@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, literal, update
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +25,10 @@ from bot.business_hours import is_business_hours
 from bot.config import OrgConfig
 from bot.durations import format_duration
 from bot.errors import Conflict, InvalidInput, NotFound
+from bot.mrkdwn import escape
+from bot.paging.access import require_responder
 from bot.paging.alerts import FIRING, Alert, route
-from bot.paging.blocks import local, page_blocks, page_text
+from bot.paging.blocks import local, page_blocks, page_text, when
 from bot.paging.escalation import (
     ACKNOWLEDGE,
     ACKNOWLEDGED,
@@ -40,6 +43,7 @@ from bot.paging.escalation import (
     resolve_policy,
 )
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
+from bot.paging.targets import step_target, who_is_on_call
 from bot.runbooks import runbook_index
 from bot.scheduler import Timer, cancel_timers, set_timer
 
@@ -129,7 +133,7 @@ def trigger_page(
     team_id = team_id or _team_for(org, policy, labels)
     rotation_id = policy.first_rotation
     # Kept as the config names the person, so the load report can match on-call's accounting.
-    primary = _who_is_on_call(session, org, rotation_id, now).primary if rotation_id else None
+    primary = who_is_on_call(session, org, rotation_id, now).primary if rotation_id else None
     runbook = runbook_index(runtime).find(alert_name, summary)
     page = Page(
         summary=summary,
@@ -195,80 +199,6 @@ def _team_for(org: OrgConfig, policy: PolicySnapshot, labels: dict[str, str]) ->
         return org.rotation(policy.first_rotation).team
     team = labels.get("team")
     return team if team and any(t.id == team for t in org.teams) else None
-
-
-def _who_is_on_call(session: Session, org: OrgConfig, rotation_id: str, at: datetime) -> Any:
-    from bot.oncall.service import who_is_on_call  # on-call's one answer; imported late
-
-    return who_is_on_call(session, org, rotation_id, at)
-
-
-# ---- /page targets -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PageTarget:
-    """What `/page <name>` pages: a policy, and the team whose channel hears about it."""
-
-    policy_id: str
-    team_id: str | None
-    label: str
-    rotation_id: str | None
-
-
-def page_target(org: OrgConfig, name: str) -> PageTarget:
-    """A rotation, a team (its on-call rotation) or an escalation policy, by id.
-
-    A rotation pages through the first policy that starts with it, else through itself and its
-    secondary (`rotation:<id>`). Support rotations are business-hours only and never paged.
-    """
-    name = name.strip().lstrip("#@")
-    rotation = next((r for r in org.rotations if r.id == name), None)
-    team = next((t for t in org.teams if t.id == name), None)
-    if rotation is None and team is not None:
-        oncall = [r for r in org.rotations_of_team(team.id) if r.kind == "oncall"]
-        if not oncall:
-            raise InvalidInput(f"Team '{team.id}' has no on-call rotation to page.")
-        rotation = oncall[0]
-    if rotation is not None:
-        if rotation.kind != "oncall":
-            alternatives = [
-                r.id for r in org.rotations_of_team(rotation.team) if r.kind == "oncall"
-            ]
-            hint = f" Page `{alternatives[0]}` instead." if alternatives else ""
-            raise InvalidInput(
-                f"'{rotation.id}' is a support rotation (business hours, never paged).{hint}"
-            )
-        policy = next(
-            (
-                p
-                for p in org.escalation_policies
-                if p.steps[0].target_kind == "rotation" and p.steps[0].target_ref == rotation.id
-            ),
-            None,
-        )
-        return PageTarget(
-            policy.id if policy else f"rotation:{rotation.id}",
-            rotation.team,
-            rotation.id,
-            rotation.id,
-        )
-    policy = next((p for p in org.escalation_policies if p.id == name), None)
-    if policy is not None:
-        snapshot = PolicySnapshot.of(policy)
-        first = snapshot.first_rotation
-        return PageTarget(
-            policy.id, org.rotation(first).team if first else None, f"policy {policy.id}", first
-        )
-    raise NotFound(f"There is no rotation, team or escalation policy '{name}' in the org config.")
-
-
-def first_responder(runtime: Runtime, session: Session, target: PageTarget) -> str | None:
-    """Who the page would reach first right now (None: nobody is on call for the rotation)."""
-    if target.rotation_id is None:
-        policy = resolve_policy(runtime.org, target.policy_id)
-        return policy.steps[0].target_ref if policy.steps[0].target_kind == "user" else None
-    return _who_is_on_call(session, runtime.org, target.rotation_id, runtime.clock.now()).primary
 
 
 # ---- alerts --------------------------------------------------------------------------------
@@ -344,14 +274,18 @@ def _arm(session: Session, page: Page, due: datetime, now: datetime, position: i
 
 def _run_chain(
     runtime: Runtime, session: Session, page: Page, position: int, now: datetime
-) -> None:
+) -> list[str]:
     """Fire the step at `position`, and at once the ones after it that are skipped (nobody on
-    call) or have no delay; then set the timer for the next one."""
+    call, nobody reachable, only people already notified) or have no delay; then set the timer
+    for the next one. Returns whom it reached: Slack ids and `webhook:<id>`s."""
     policy = PolicySnapshot.from_json(page.policy)
     steps = len(policy.steps)
+    reached: list[str] = []
     while position < page.steps_total:
         page.position = position
         notified = _notify_step(runtime, session, page, policy, position, now)
+        if notified:
+            reached.append(notified)
         following = position + 1
         if following >= page.steps_total:
             if notified:
@@ -359,12 +293,13 @@ def _run_chain(
                 _arm(session, page, now + policy.last_step_window(), now, following)
             else:
                 _event(session, page, "escalation_exhausted", now, detail="no step left to notify")
-            return
+            return reached
         delay = policy.delay_before(*divmod(following, steps))
         if notified and delay.total_seconds() > 0:
             _arm(session, page, now + delay, now, following)
-            return
+            return reached
         position = following
+    return reached
 
 
 def _notify_step(
@@ -374,19 +309,26 @@ def _notify_step(
     policy: PolicySnapshot,
     position: int,
     now: datetime,
-) -> bool:
-    """DM the step's target; False (and a 'skipped' line) when a rotation has nobody on call."""
-    index = position % len(policy.steps)
+) -> str | None:
+    """Notify the step's target; whom it reached, or None (and a timeline line saying why) when
+    the step reaches nobody new: nobody on call, an address no Slack user has, or a person this
+    pass of the chain already notified (one person on a rotation and on its secondary)."""
+    cycle, index = divmod(position, len(policy.steps))
     step = policy.steps[index]
     where = f"step {index + 1}, {step.notify}"
-    if step.target_kind == "rotation":
-        ref = _who_is_on_call(session, runtime.org, step.target_ref, now).primary
-        if ref is None:
-            _event(session, page, "skipped", now, detail=f"{where}: nobody is on call")
-            return False
-    else:
-        ref = step.target_ref
-    user = runtime.directory.user_id(ref, session=session)
+    target = step_target(runtime, session, step, now)
+    if target.webhook is not None:
+        from bot.paging import webhooks
+
+        return webhooks.notify(runtime, session, page, target.webhook, where, now)
+    if target.user is None:
+        kind = "unreachable" if target.unreachable else "skipped"
+        _event(session, page, kind, now, detail=f"{where}: {target.problem}")
+        return None
+    user = target.user
+    if user in _notified_in_pass(page, cycle * len(policy.steps), position):
+        _event(session, page, "skipped", now, actor=user, detail=f"{where}: already notified")
+        return None
     key = f"page:{page.id}:dm:{position}:{user}"
     page.messages = [*page.messages, {"key": key, "to": user}]
     if user not in page.notified:
@@ -394,7 +336,17 @@ def _notify_step(
     if index > 0:
         page.fell_through = True
     _event(session, page, "notified", now, actor=user, detail=where)
-    return True
+    return user
+
+
+def _notified_in_pass(page: Page, first: int, position: int) -> set[str]:
+    """People DMed by the steps of this pass before `position` (a repeat pass pages them again)."""
+    people = set()
+    for message in page.messages:
+        parts = message["key"].split(":")
+        if len(parts) == 5 and parts[2] == "dm" and first <= int(parts[3]) < position:
+            people.add(parts[4])
+    return people
 
 
 def on_escalation_timer(runtime: Runtime, session: Session, timer: Timer, now: datetime) -> None:
@@ -440,6 +392,7 @@ def _minutes(delta: Any) -> str:
 
 def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
     now = runtime.clock.now()
+    require_responder(runtime, session, get_page(session, page_id), user_id, ACKNOWLEDGE)
     _cancel_escalation(session, page_id)  # timers before the page: the scheduler's lock order
     claimed = session.exec(
         update(Page)
@@ -461,9 +414,16 @@ def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) 
     return page
 
 
-def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
+@dataclass(frozen=True)
+class Escalation:
+    page: Page
+    reached: list[str]  # Slack ids and `webhook:<id>`s the escalation notified
+
+
+def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Escalation:
     """Notify the next step now (the responder wants help, or cannot take it)."""
     now = runtime.clock.now()
+    require_responder(runtime, session, get_page(session, page_id), user_id, ESCALATE)
     _cancel_escalation(session, page_id)
     claimed = session.exec(
         update(Page)
@@ -486,9 +446,9 @@ def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> 
             )
         raise _why_not(runtime, page, ESCALATE)
     _event(session, page, "escalated", now, actor=user_id)
-    _run_chain(runtime, session, page, page.position + 1, now)
+    reached = _run_chain(runtime, session, page, page.position + 1, now)
     _publish(runtime, session, page, now)
-    return page
+    return Escalation(page, reached)
 
 
 def resolve(
@@ -505,6 +465,8 @@ def resolve(
             f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
         )
     now = runtime.clock.now()
+    if user_id is not None:
+        require_responder(runtime, session, get_page(session, page_id), user_id, RESOLVE)
     _cancel_escalation(session, page_id)
     claimed = session.exec(
         update(Page)
@@ -623,6 +585,7 @@ def classify(
             f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
         )
     now = runtime.clock.now()
+    require_responder(runtime, session, get_page(session, page_id), user_id, "classify")
     claimed = session.exec(
         update(Page)
         .where(col(Page.id) == page_id)
@@ -638,26 +601,39 @@ def classify(
 
 
 class PageConflict(Conflict):
-    """A move the page's current state refuses; `by` is who got there first (a Slack id)."""
+    """A move the page's current state refuses; `by` is who got there first (a Slack id).
 
-    def __init__(self, message: str, status: str, by: str | None) -> None:
+    The message is plain text (fit for a modal's error); `mrkdwn` says the same for Slack
+    messages, with the time as a date token each reader sees in their own zone.
+    """
+
+    def __init__(self, message: str, status: str, by: str | None, mrkdwn: str | None = None):
         super().__init__(message)
         self.status = status
         self.by = by
+        self.mrkdwn = mrkdwn or escape(message)
 
 
 def _why_not(runtime: Runtime, page: Page, event: str) -> PageConflict:
-    zone = runtime.org.zone(page.team_id)
+    zone = page_zone(runtime, page)
     if page.status == RESOLVED and page.resolved_at is not None:
-        message = f"Page #{page.id} was already resolved at {local(page.resolved_at, zone)}."
+        what, at = "resolved", page.resolved_at
     elif page.status == ACKNOWLEDGED and event == ACKNOWLEDGE and page.acknowledged_at:
-        message = (
-            f"Page #{page.id} was already acknowledged at {local(page.acknowledged_at, zone)}."
-        )
+        what, at = "acknowledged", page.acknowledged_at
     else:
         message = refusal(page.status, event)
+        return PageConflict(message, page.status, page.acknowledged_by)
+    text = f"Page #{page.id} was already {what} at "
     by = page.resolved_by if page.status == RESOLVED else page.acknowledged_by
-    return PageConflict(message, page.status, by)
+    return PageConflict(f"{text}{local(at, zone)}.", page.status, by, f"{text}{when(at, zone)}.")
+
+
+def page_zone(runtime: Runtime, page: Page) -> ZoneInfo:
+    """The page's team's zone; the org's when the team has left the config since."""
+    try:
+        return runtime.org.zone(page.team_id)
+    except NotFound:
+        return runtime.org.zone()
 
 
 # ---- timeline and messages -----------------------------------------------------------------
@@ -694,7 +670,7 @@ def _publish(
             select(outbox.OutboxMessage.key).where(col(outbox.OutboxMessage.key).in_(keys))
         )
     )
-    zone = runtime.org.zone(page.team_id)
+    zone = page_zone(runtime, page)
     runbook = runbook_index(runtime).get(page.runbook)
     blocks = page_blocks(page, page_events(session, page.id or 0), zone, runbook)
     text = page_text(page)
