@@ -10,11 +10,13 @@ import anyio
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import metrics
+from bot.health import health_routes
 from bot.inbox import inbox_key, record
 from bot.runtime import Runtime
 
@@ -98,19 +100,9 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
             headers=bolt_response.first_headers_without_set_cookie(),
         )
 
-    async def healthz(request: Request) -> Response:
-        healthy = await anyio.to_thread.run_sync(runtime.db.ping)
-        if healthy:
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "unavailable", "error": "database does not answer"}, 503)
-
-    async def prometheus(request: Request) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", prometheus, methods=["GET"]),
+        *health_routes(runtime),
         *http_routes(runtime),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(metrics.RequestMetrics)])

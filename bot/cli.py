@@ -68,6 +68,9 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _start_workers(runtime) -> None:
+    from bot.health import watch_workers
+
+    watch_workers(runtime)  # /healthz turns 503 when either stops beating
     runtime.outbox.start()
     runtime.scheduler.start()
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -32,6 +34,25 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def after_commit(session: OrmSession, action: Callable[[], None]) -> None:
+    """Run `action` once the session's transaction commits, never if it rolls back: for what
+    must only tell of changes that happened (log lines, metrics)."""
+    session.info.setdefault("opsbot.after_commit", []).append(action)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _run_after_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():  # a savepoint released; the outer one may still fail
+        return
+    for action in session.info.pop("opsbot.after_commit", []):
+        action()
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _drop_after_commit(session: OrmSession) -> None:
+    session.info.pop("opsbot.after_commit", None)
 
 
 def make_engine(url: str) -> Engine:
@@ -115,3 +136,34 @@ def upgrade(url: str, engine: Engine | None = None) -> None:
             command.upgrade(config, "head")
     else:
         command.upgrade(config, "head")
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where the database's schema stands against the newest Alembic revision."""
+
+    current_revisions: tuple[str, ...]
+    head: str
+
+    @property
+    def current(self) -> bool:
+        return self.current_revisions == (self.head,)
+
+    def describe(self) -> str:
+        if self.current:
+            return f"the schema is at the newest revision ({self.head})"
+        if not self.current_revisions:
+            return f"the database has no schema yet (newest revision {self.head})"
+        at = ", ".join(self.current_revisions)
+        return f"the schema is at {at}, the newest revision is {self.head}"
+
+
+def schema_status(db: Database) -> SchemaStatus:
+    """Read the database's Alembic revision (raises SQLAlchemy's error when it does not answer)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head() or ""
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return SchemaStatus(tuple(current), head)

@@ -15,6 +15,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import OrgConfig, load_org
 from bot.db import Database
 from bot.directory import Directory
+from bot.metrics import InstrumentedWebClient
 from bot.outbox import OutboxSender
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -37,7 +38,7 @@ class Runtime:
 def make_slack_client(settings: Settings) -> WebClient:
     # Rate limits are honoured by the outbox (Retry-After on the row), so the client itself only
     # retries connection errors, its default.
-    return WebClient(
+    return InstrumentedWebClient(
         token=settings.slack_bot_token or "xoxb-unset", base_url=settings.slack_api_url
     )
 

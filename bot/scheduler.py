@@ -160,6 +160,7 @@ class Scheduler:
             metrics.job_runs.labels(job.name.split(":")[0], "error").inc()
             return False
         metrics.job_runs.labels(job.name.split(":")[0], "ok").inc()
+        metrics.observe_lag(job.name.split(":")[0], due, now)
         return True
 
     def _fire_timers(self, now: datetime) -> int:
@@ -190,7 +191,7 @@ class Scheduler:
                     return False
                 timer = session.get(Timer, timer_id)
                 assert timer is not None
-                kind = timer.kind
+                kind, due_at = timer.kind, timer.due_at
                 handler = self.timer_handlers.get(timer.kind)
                 if handler is None:
                     timer.status = "failed"
@@ -210,6 +211,7 @@ class Scheduler:
             metrics.timers_fired.labels(kind, "error").inc()
             return False
         metrics.timers_fired.labels(kind, "ok").inc()
+        metrics.observe_lag(kind, due_at, now)
         return True
 
     def next_wake(self, cap: timedelta | None = timedelta(seconds=30)) -> datetime | None:

@@ -53,7 +53,11 @@ def test_healthz_is_503_json_when_the_database_is_unreachable(world, tmp_path):
         world.runtime.db.dispose()
         world.runtime.db = healthy
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "error": "database does not answer"}
+    assert response.json() == {
+        "status": "unavailable",
+        "error": "database does not answer",
+        "problems": ["database does not answer"],
+    }
     assert world.http.get("/healthz").status_code == 200  # and recovers with the database
 
 

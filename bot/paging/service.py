@@ -26,6 +26,7 @@ from bot.config import OrgConfig
 from bot.durations import format_duration
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.mrkdwn import escape
+from bot.paging import telemetry
 from bot.paging.access import require_responder
 from bot.paging.alerts import FIRING, Alert, route
 from bot.paging.blocks import local, page_blocks, page_text, when
@@ -236,6 +237,9 @@ def receive_alerts(runtime: Runtime, session: Session, alerts: list[Alert]) -> l
             )
             action = "repeated" if page.repeat_count > 1 else "opened"
         outcomes.append(AlertOutcome(alert.fingerprint, action, page.id if page else None))
+    telemetry.alerts_received(
+        session, [(a.source, o.action) for a, o in zip(alerts, outcomes, strict=True)]
+    )
     return outcomes
 
 
@@ -649,6 +653,7 @@ def _event(
 ) -> None:
     assert page.id is not None
     session.add(PageEvent(page_id=page.id, at=now, kind=kind, actor=actor, detail=detail[:500]))
+    telemetry.page_changed(session, page, kind, now, actor, detail)
 
 
 def _publish(
