@@ -19,7 +19,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Chatty at INFO about their own housekeeping; opsbot logs what matters itself.
-QUIET_AT_INFO = ("apscheduler", "slack_bolt.App", "httpx")
+QUIET_AT_INFO = ("apscheduler", "slack_bolt.App", "httpx", "alembic.runtime.plugins")
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import JSON, Column, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from bot import metrics
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.db import Database, UTCDateTime
 
@@ -216,6 +216,14 @@ class OutboxSender:
                         f"the message it refers to ({message.ref_key}) was never posted"
                     )
                     metrics.outbox_failed.labels(message.method).inc()
+                    logs.event(
+                        log,
+                        "outbox gave up",
+                        level=logging.WARNING,
+                        key=message.key,
+                        method=message.method,
+                        error=message.last_error,
+                    )
                     return False
                 if target.status != SENT:
                     message.not_before = now + timedelta(seconds=1)
@@ -283,7 +291,15 @@ class OutboxSender:
             elif (error in _PERMANENT) or row.attempts >= self.max_attempts:
                 row.status = FAILED
                 metrics.outbox_failed.labels(method).inc()
-                log.warning("giving up on outbox message %s (%s): %s", row.key, method, error)
+                logs.event(
+                    log,
+                    "outbox gave up",
+                    level=logging.WARNING,
+                    key=row.key,
+                    method=method,
+                    error=row.last_error,
+                    attempts=row.attempts,
+                )
             else:
                 # Exponential backoff: 2s, 4s, 8s ... capped at 10 minutes.
                 delay = min(2**row.attempts, 600)
@@ -305,6 +321,15 @@ class OutboxSender:
                 .where(col(OutboxMessage.claimed_at) <= cutoff)
                 .values(status=FAILED, last_error="outcome unknown after a crash; not re-sent")
             )
+            if result.rowcount:
+                reason = "outcome unknown after a crash; not re-sent"
+                logs.event(
+                    log,
+                    "outbox gave up",
+                    level=logging.WARNING,
+                    count=result.rowcount,
+                    error=reason,
+                )
             return result.rowcount or 0
 
     def _refresh_gauge(self) -> None:

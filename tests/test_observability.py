@@ -252,3 +252,51 @@ def test_readyz_says_ready_only_at_the_newest_schema(world, tmp_path):
         assert http.get("/readyz").status_code == 200
     finally:
         fresh.dispose()
+
+
+# ---- the other state changes an operator reads in the log --------------------------------------
+
+
+def fields(record: logging.LogRecord, *names: str) -> tuple:
+    return tuple(getattr(record, name, None) for name in names)
+
+
+def test_sla_reminder_and_breach_are_logged_with_the_ticket(world, caplog):
+    caplog.set_level(logging.INFO, logger="bot.support")
+    world.slack.message("C0HELP00001", "U0APP00001", "Deploys to staging fail with a 503")
+    world.advance(hours=3, minutes=1)  # past 75 % of the 4-hour first response
+    world.advance(hours=1)  # breached
+    lines = [r for r in caplog.records if r.name == "bot.support"]
+    reminder = [r for r in lines if r.getMessage() == "SLA reminder"]
+    breach = [r for r in lines if r.getMessage() == "SLA breached"]
+    assert len(reminder) == 1 and len(breach) == 1
+    assert fields(reminder[0], "ticket_id", "queue", "target", "assignee") == (
+        1,
+        "infra-help",
+        "first_response",
+        "U0ENG00004",
+    )
+    assert breach[0].levelno == logging.WARNING and breach[0].ticket_id == 1
+
+
+def test_a_handoff_is_logged_with_who_hands_over_to_whom(world, caplog):
+    caplog.set_level(logging.INFO, logger="bot.oncall")
+    world.advance(minutes=31)  # 10:00 New York: Bob hands over to Carla
+    (line,) = [r for r in caplog.records if r.getMessage() == "handoff"]
+    assert fields(line, "rotation", "outgoing", "incoming", "secondary") == (
+        "infra-oncall",
+        "U0ENG00002",
+        "U0ENG00003",
+        "U0ENG00012",
+    )
+
+
+def test_an_outbox_give_up_is_a_warning_with_the_key_method_and_slack_error(world, caplog):
+    caplog.set_level(logging.INFO, logger="bot.outbox")
+    world.fake.fail("chat.postMessage", error="channel_not_found", times=5)
+    send(world, "alertmanager", alertmanager_body())
+    gave_up = [r for r in caplog.records if r.getMessage() == "outbox gave up"]
+    assert gave_up and all(r.levelno == logging.WARNING for r in gave_up)
+    assert gave_up[0].method == "chat.postMessage"
+    assert "channel_not_found" in gave_up[0].error
+    assert gave_up[0].key.startswith("page:")

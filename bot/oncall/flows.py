@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot import outbox
+from bot import logs, outbox
 from bot.clock import as_utc
 from bot.config import OrgConfig
+from bot.db import after_commit
 from bot.mrkdwn import escape, user
 from bot.oncall import messages, service
 from bot.oncall.models import Override, SwapRequest
@@ -498,6 +499,14 @@ def handoff(
     for person in dict.fromkeys(p for p in (outgoing.primary, incoming.primary) if p):
         _dm(session, f"{key}:dm:{resolve(person)}", person, text, now, resolve, blocks)
     sync_presence(session, org, rotation_id, at, resolve)
+    facts = {
+        "rotation": rotation_id,
+        "at": _iso(at),
+        "outgoing": outgoing.primary,
+        "incoming": incoming.primary,
+        "secondary": incoming.secondary,
+    }
+    after_commit(session, lambda: logs.event(log, "handoff", **facts))
     if rotation.kind == "oncall" and outgoing.primary is not None:
         agenda_text, agenda = messages.agenda_blocks(
             rotation_id=rotation_id,

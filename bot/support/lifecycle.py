@@ -3,12 +3,14 @@ escalate, ratings, and what the SLA reminder and breach timers do."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from bot import outbox
+from bot import logs, outbox
+from bot.db import after_commit
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.paging import service as paging
 from bot.paging.models import Page
@@ -51,6 +53,7 @@ from bot.support.service import (
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+log = logging.getLogger("bot.support")
 
 # ---- the life of a ticket -------------------------------------------------------------------
 
@@ -408,7 +411,15 @@ def on_sla_timer(
         return  # the deadline moved; a newer timer stands for it
     queue = runtime.org.queue(ticket.queue_id)
     zone = runtime.org.zone(ticket.team_id)
+    facts = {
+        "ticket_id": ticket.id,
+        "queue": ticket.queue_id,
+        "target": target,
+        "assignee": ticket.assignee,
+        "due": clock.due_at.isoformat() if clock.due_at else None,
+    }
     if stage == "warn":
+        after_commit(session, lambda: logs.event(log, "SLA reminder", **facts))
         if ticket.assignee:
             outbox.post(
                 session,
@@ -419,6 +430,7 @@ def on_sla_timer(
             )
         return
     setattr(ticket, f"{target}_breached", True)
+    after_commit(session, lambda: logs.event(log, "SLA breached", level=logging.WARNING, **facts))
     reason = f"{blocks.TARGET_LABELS[target]} SLA breached"
     event = record(session, ticket, "breached", now, detail=reason)
     if ticket.tier < 2 and queue.t2:
