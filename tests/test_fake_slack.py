@@ -43,6 +43,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "users.lookupByEmail": {"email": "alice@example.com"},
     "usergroups.users.update": {"usergroup": "S0INFRAONC", "users": "U0ENG00001,U0ENG00002"},
     "usergroups.users.list": {"usergroup": "S0INFRAONC"},
+    "usergroups.list": {"include_disabled": True},
     "views.open": {"trigger_id": "1.2.abc", "view": VIEW},
     "views.push": {"trigger_id": "1.2.abc", "view": VIEW},
     "views.update": {"view_id": "V0000000001", "view": VIEW},
@@ -58,6 +59,7 @@ ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ("users.info", {"user": "U0NOBODY01"}, "user_not_found"),
     ("users.lookupByEmail", {"email": "nobody@example.com"}, "users_not_found"),
     ("views.open", {"view": VIEW}, "invalid_trigger_id"),
+    ("conversations.info", {"channel": "C0GONE00001"}, "channel_not_found"),
 ]
 
 
@@ -88,6 +90,8 @@ def problems(schema: dict[str, Any], answer: dict[str, Any], draft: type = Draft
 def fake() -> Iterator[FakeSlack]:
     slack = FakeSlack().start()
     slack.add_user("U0ENG00001", "alice", "alice@example.com")
+    slack.existing_usergroups.add("S0INFRAONC")
+    slack.channels["C0GONE00001"] = None  # archived and deleted: conversations.info fails
     yield slack
     slack.stop()
 
@@ -184,6 +188,12 @@ def test_event_envelopes_match_slacks_event_wrapper_schema(fake):
 
 
 # ---- test controls ---------------------------------------------------------------------------------
+
+
+def test_auth_test_names_the_granted_scopes_in_its_header(fake, client):
+    assert client.auth_test().headers["x-oauth-scopes"].split(",") == fake.granted_scopes()
+    fake.scopes = ["chat:write"]
+    assert client.auth_test().headers["x-oauth-scopes"] == "chat:write"
 
 
 def test_fail_with_429_answers_retry_after_then_recovers(fake, client):

@@ -64,6 +64,12 @@ class FakeSlack:
         self.home_views: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = dict(users or {})
+        # What `opsbot doctor` checks, settable by tests: the scopes the token was granted (None:
+        # every scope the manifest asks for), per-channel answers of conversations.info (None:
+        # channel_not_found; else overrides such as {"is_member": False}), user groups that exist.
+        self.scopes: list[str] | None = None
+        self.channels: dict[str, dict[str, Any] | None] = {}
+        self.existing_usergroups: set[str] = set()
         self._failures: list[Failure] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -241,7 +247,17 @@ class FakeSlack:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         with self._lock:
-            return 200, handler(args), {}
+            extra = (
+                {"x-oauth-scopes": ",".join(self.granted_scopes())} if method == "auth.test" else {}
+            )
+            return 200, handler(args), extra
+
+    def granted_scopes(self) -> list[str]:
+        if self.scopes is not None:
+            return list(self.scopes)
+        from bot.manifest import build_manifest
+
+        return list(build_manifest()["oauth_config"]["scopes"]["bot"])
 
     # -- helpers for answers --------------------------------------------------------------------
 
@@ -372,12 +388,18 @@ class FakeSlack:
 
     def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel", "")
+        overrides = self.channels.get(channel, {})
+        if overrides is None:
+            return {"ok": False, "error": "channel_not_found"}
         return {
             "ok": True,
             "channel": {
                 "id": channel,
                 "name": channel.lower(),
+                "is_member": True,
+                "is_archived": False,
                 "topic": {"value": self.topics.get(channel, "")},
+                **overrides,
             },
         }
 
@@ -416,31 +438,38 @@ class FakeSlack:
         users = args.get("users", "")
         members = users if isinstance(users, list) else [u for u in users.split(",") if u]
         self.usergroups[group] = members
-        created = self._base_ts
+        return {"ok": True, "usergroup": self._subteam(group, members)}
+
+    def _m_usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        groups = sorted(self.existing_usergroups | set(self.usergroups))
         return {
             "ok": True,
-            "usergroup": {
-                "id": group,
-                "team_id": TEAM_ID,
-                "is_usergroup": True,
-                "is_subteam": True,
-                "name": group.lower(),
-                "description": "",
-                "handle": group.lower(),
-                "is_external": False,
-                "date_create": created,
-                "date_update": created,
-                "date_delete": 0,
-                "auto_type": None,
-                "auto_provision": False,
-                "enterprise_subteam_id": "",
-                "created_by": BOT_USER_ID,
-                "updated_by": BOT_USER_ID,
-                "deleted_by": None,
-                "prefs": {"channels": [], "groups": []},
-                "users": members,
-                "user_count": len(members),
-            },
+            "usergroups": [self._subteam(g, self.usergroups.get(g, [])) for g in groups],
+        }
+
+    def _subteam(self, group: str, members: list[str]) -> dict[str, Any]:
+        created = self._base_ts
+        return {
+            "id": group,
+            "team_id": TEAM_ID,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": group.lower(),
+            "description": "",
+            "handle": group.lower(),
+            "is_external": False,
+            "date_create": created,
+            "date_update": created,
+            "date_delete": 0,
+            "auto_type": None,
+            "auto_provision": False,
+            "enterprise_subteam_id": "",
+            "created_by": BOT_USER_ID,
+            "updated_by": BOT_USER_ID,
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
+            "users": members,
+            "user_count": len(members),
         }
 
     def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
