@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
 from bot.config import ConfigError, check_org_file
 from bot.settings import MissingSetting, Settings
@@ -26,9 +27,16 @@ def _configure_logging() -> None:
 
 
 def _runtime(settings: Settings):
+    """Config, then the schema, then everything that reads tables (capabilities sync rosters and
+    schedule work while the runtime is built), so a fresh database starts in one go."""
+    from bot.config import load_org
+    from bot.db import Database
     from bot.runtime import build_runtime
 
-    return build_runtime(settings)
+    org = load_org(settings.config_path)
+    db = Database(settings.database_url)
+    db.upgrade()
+    return build_runtime(settings, org=org, db=db)
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -88,7 +96,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require("slack_bot_token", "slack_signing_secret")
     runtime = _runtime(settings)
-    runtime.db.upgrade()
     bolt = build_bolt_app(runtime)
     asgi = build_http_app(runtime, bolt)
     if not args.no_worker:
@@ -113,7 +120,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require("slack_bot_token")
     runtime = _runtime(settings)
-    runtime.db.upgrade()
     _start_workers(runtime)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -132,13 +138,36 @@ def cmd_socket(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require("slack_bot_token", "slack_app_token")
     runtime = _runtime(settings)
-    runtime.db.upgrade()
     bolt = build_bolt_app(runtime)
     _start_workers(runtime)
     try:
         SocketModeHandler(bolt, settings.slack_app_token).start()
     finally:
         _stop_workers(runtime)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.config import load_org
+    from bot.db import Database
+    from bot.doctor import check
+    from bot.runtime import make_slack_client
+
+    settings = Settings()
+    settings.require("slack_bot_token")
+    org = load_org(settings.config_path)
+    db = Database(settings.database_url)
+    try:
+        findings = check(org, make_slack_client(settings), db)
+    finally:
+        db.dispose()
+    for finding in findings:
+        print(finding)
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        print(f"{problems} problem(s) found")
+        return 1
+    print("all checks passed")
     return 0
 
 
@@ -229,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--quarter", required=True, help="e.g. 2026Q4")
     export.add_argument("--team", help="one team's entries only (a team id)")
     export.set_defaults(func=cmd_wins_export)
+    sub.add_parser(
+        "doctor",
+        help="check the Slack app, channels, user groups, e-mails and schema against the config",
+    ).set_defaults(func=cmd_doctor)
     return parser
 
 
@@ -244,7 +277,7 @@ def _settings_problems(exc: ValidationError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command not in ("config", "manifest", "demo", "wins"):
+        if args.command not in ("config", "manifest", "demo", "wins", "doctor"):
             _configure_logging()
         return int(args.func(args) or 0)
     except ValidationError as exc:  # a malformed environment variable, e.g. OPSBOT_LOG_LEVEL
@@ -256,6 +289,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"opsbot: the org config has errors:\n{exc}", file=sys.stderr)
         return 1
+    except (OperationalError, InterfaceError, ArgumentError, NoSuchModuleError) as exc:
+        print(f"opsbot: {_database_problem(exc)}", file=sys.stderr)
+        return 1
+
+
+def _database_problem(exc: Exception) -> str:
+    """One line for a database that is unreachable or misnamed, instead of a traceback."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    url = _safe_url(Settings().database_url)
+    return (
+        f"cannot use the database at {url}: {reason[0] if reason else type(exc).__name__} "
+        "(check DATABASE_URL and that the server is up and reachable)"
+    )
 
 
 if __name__ == "__main__":

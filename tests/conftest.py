@@ -3,6 +3,7 @@ set), worlds wired to the fake Slack, and orgs built from YAML strings."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
@@ -14,6 +15,16 @@ from bot.config import OrgConfig, parse_org
 from bot.db import Database
 from bot.demo.story import START, sample_org_text
 from tests.harness import TestDatabases, TestWorld, make_world
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands under test configure logging for the process; put the root logger back after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

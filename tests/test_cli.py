@@ -133,3 +133,43 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("serve", "worker", "socket", "demo", "db", "config", "manifest"):
         assert command in out
+
+
+def test_start_up_migrates_a_fresh_database_before_anything_reads_tables(monkeypatch, tmp_path):
+    from bot.cli import _runtime
+    from bot.demo.story import sample_org_text
+    from bot.settings import Settings
+
+    config = tmp_path / "opsbot.yaml"
+    config.write_text(sample_org_text())
+    path = tmp_path / "fresh.db"
+    monkeypatch.setenv("OPSBOT_CONFIG", str(config))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    runtime = _runtime(Settings())
+    try:
+        with sqlite3.connect(path) as connection:
+            rosters = connection.execute("SELECT count(*) FROM oncall_rosters").fetchone()[0]
+        assert rosters >= 1  # the roster sync ran on the new schema, not skipped
+    finally:
+        runtime.db.dispose()
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["worker"], ["serve"]])
+def test_an_unreachable_database_is_one_clear_line_not_a_traceback(
+    command, monkeypatch, tmp_path, capsys
+):
+    from bot.demo.story import sample_org_text
+
+    config = tmp_path / "opsbot.yaml"
+    config.write_text(sample_org_text())
+    monkeypatch.setenv("OPSBOT_CONFIG", str(config))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-such-dir' / 'opsbot.db'}")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"opsbot: cannot use the database at sqlite:///{tmp_path}/no-such-dir/opsbot.db: "
+        "unable to open database file (check DATABASE_URL and that the server is up and "
+        "reachable)\n"
+    )
