@@ -299,13 +299,31 @@ def paged_notice(page_id: int | None, policy: str, reason: str) -> str:
 
 
 def next_business_day_notice(
-    reason: str, closes: datetime, next_day: datetime, zone: ZoneInfo
+    reason: str,
+    now: datetime,
+    closes: datetime,
+    next_day: datetime,
+    first_due: datetime | None,
+    zone: ZoneInfo,
 ) -> str:
+    """What a critical request that is not paged gets: business hours only, as its clock runs."""
+    if closes > now:
+        hours = (
+            f"The support rotation handles it in business hours: today until {local(closes, zone)}, "
+            f"then from the next business day, *{local(next_day, zone)}*."
+        )
+    else:
+        hours = (
+            "The support rotation handles it in business hours, from the next business day, "
+            f"*{local(next_day, zone)}*."
+        )
+    due = (
+        f" First response by {local(first_due, zone)} (business hours count)." if first_due else ""
+    )
     return (
-        f":information_source: Critical, but not paged: {escape(reason)}. The support rotation "
-        f"handles it in the queue until {local(closes, zone)}; what is not finished by then "
-        f"continues the next business day, *{local(next_day, zone)}*. If it gets worse (a Tier 0/1 "
-        "application affected), say so in this thread."
+        f":information_source: Critical, but not paged: {escape(reason)}. {hours}{due} Nobody is "
+        "paged for it after hours; if a Tier 0 or 1 application is affected, say so in this "
+        "thread and a responder can escalate it to on-call (*Escalate to T2*)."
     )
 
 

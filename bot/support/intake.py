@@ -33,6 +33,7 @@ from bot.support.service import (
     queue_for_text,
     record,
     rotation_person,
+    sla_state,
 )
 
 if TYPE_CHECKING:
@@ -275,7 +276,9 @@ def route_critical(
     record(session, ticket, "not_paged", now, detail=reason)
     if page_now:  # outside hours, but the queue has nobody to page
         reason = f"{reason}, but queue {queue.id} has no critical_policy"
-    return blocks.next_business_day_notice(reason, closes, next_day, calendar.zone)
+    state = sla_state(org, session, ticket)
+    first_due = state.first_response.due_at if state and state.first_response else None
+    return blocks.next_business_day_notice(reason, now, closes, next_day, first_due, calendar.zone)
 
 
 # ---- the experts channel --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, select
 
 from bot import outbox
+from bot.business_hours import BusinessCalendar
 from bot.config import OrgConfig, Queue
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.mrkdwn import to_plain
@@ -278,7 +279,13 @@ def sla_state(org: OrgConfig, session: Session, ticket: Ticket) -> SlaState | No
     if ticket.category == "office_hours":
         return None
     target = org.support.sla[ticket.severity]  # type: ignore[index]
-    measure = sla.measure_for(org, target, ticket.team_id)
+    # A critical request the gate did not page is the business-hours rotation's: only business
+    # hours count, as its requester is told. Around the clock it would escalate to on-call at
+    # the close of business and remind people through the evening.
+    business_hours = target.business_hours or (
+        ticket.severity == "critical" and ticket.page_id is None
+    )
+    measure = BusinessCalendar.for_team(org, ticket.team_id) if business_hours else sla.WallClock()
     found = pauses(session, ticket)
     opened = ticket.opened_at
     first = None
@@ -289,7 +296,7 @@ def sla_state(org: OrgConfig, session: Session, ticket: Ticket) -> SlaState | No
         resolution = sla.clock(measure, opened, sla.counted(measure, target.resolution), found)
     return SlaState(
         severity=ticket.severity,
-        business_hours=target.business_hours,
+        business_hours=business_hours,
         first_response=first,
         resolution=resolution,
         paused=ticket.state == WAITING,
