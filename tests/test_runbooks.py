@@ -303,3 +303,24 @@ def test_a_page_without_an_alert_name_prefers_an_operational_runbook_over_a_how_
     index = RunbookIndex(runbooks_dir())  # the shipped runbooks, how-to guides included
     runbook = index.for_text("postgres replica lagging")
     assert runbook is not None and runbook.slug == "postgres-replication-lag"
+
+
+def test_a_support_request_sharing_only_common_words_with_runbooks_gets_no_suggestion(world):
+    # "team", "every", "return" appear in runbook bodies, so BM25 ranks them; none is an answer.
+    index = RunbookIndex(runbooks_dir())
+    world.runtime.extras["runbooks"] = index
+    text = "our team gets a return code every time we build"
+    assert index.search(text)  # what the card offered before the guard
+    world.slack.message("C0HELP00001", "U0APP00001", text)
+    with world.db.session() as session:
+        view = support.card(world.runtime, session, support.get_ticket(session, 1))
+    assert view.runbooks == []
+    assert "This solved it" not in json.dumps([m.blocks for m in world.fake.posts("C0HELP00001")])
+
+
+def test_a_support_request_naming_a_runbooks_subject_still_gets_it(world):
+    world.runtime.extras["runbooks"] = RunbookIndex(runbooks_dir())
+    world.slack.message("C0HELP00001", "U0APP00001", "How do I get access to the orders database?")
+    with world.db.session() as session:
+        view = support.card(world.runtime, session, support.get_ticket(session, 1))
+    assert [m.runbook.slug for m in view.runbooks] == ["how-to-request-database-access"]

@@ -214,18 +214,22 @@ class RunbookIndex:
         hits = [h for h in hits if h.score >= RELATIVE_CUTOFF * hits[0].score]
         return [RunbookMatch(shelf.runbooks[h.index], round(h.score, 3)) for h in hits]
 
-    def for_text(self, text: str) -> Runbook | None:
-        """For pages without an alert name: the best search match whose title or keywords the
-        text names (a word shared only with a body is not enough to put a runbook in front of
-        someone woken at night), preferring operational runbooks (those that answer alerts) over
-        how-to guides."""
+    def about(self, text: str, limit: int = 3) -> list[RunbookMatch]:
+        """Search matches the text is about: it names a word of the runbook's title or keywords.
+        A word shared only with a body ("team", "every", "return") is not enough to offer a
+        runbook as an answer, on a page or on a support ticket."""
         words = set(tokenize(text))
-        about = [
-            match.runbook
-            for match in self.search(text, limit=5)
+        return [
+            match
+            for match in self.search(text, limit=max(limit, 5))
             if words
             & (set(tokenize(match.runbook.title)) | set(tokenize(" ".join(match.runbook.keywords))))
-        ]
+        ][:limit]
+
+    def for_text(self, text: str) -> Runbook | None:
+        """For pages without an alert name: the best match the text is about (`about`),
+        preferring operational runbooks (those that answer alerts) over how-to guides."""
+        about = [match.runbook for match in self.about(text, limit=5)]
         operational = [runbook for runbook in about if runbook.alerts]
         return (operational or about or [None])[0]
 

@@ -391,7 +391,7 @@ def card(
     similar: list[Ticket] = []
     if ticket.is_open:
         if ticket.category != "office_hours":
-            matches = runbook_index(runtime).search(to_plain(f"{ticket.summary}\n{ticket.details}"))
+            matches = runbook_index(runtime).about(to_plain(f"{ticket.summary}\n{ticket.details}"))
         similar = similar_open_tickets(session, ticket, now)
     return TicketView(
         ticket=ticket,
