@@ -251,3 +251,24 @@ def test_config_check_warns_about_a_deadline_clocks_skip_and_reminders_past_the_
     messages = [str(i) for i in report.issues]
     assert any("does not exist in America/New_York" in m for m in messages)
     assert any("wins.reminders[0]" in m for m in report.errors for m in [str(m)])
+
+
+def test_a_failing_news_provider_is_skipped_and_the_form_still_opens(world):
+    from bot.wins.news import OpsNews, register
+
+    def broken(session, org, team_id, start, end):
+        session.exec(select_nothing())  # a provider's bad query
+        return OpsNews(pages=99)
+
+    def select_nothing():
+        from sqlalchemy import text
+
+        return text("SELECT * FROM no_such_table")
+
+    world.runtime.extras["wins.news_providers"] = []
+    register(world.runtime.extras, broken)
+    register(world.runtime.extras, lambda *a: OpsNews(tickets=4, sla_met=3, sla_decided=4))
+    world.slack.command("/wins", "", INFRA_MGR)
+    dumped = json.dumps(world.opened_view())
+    assert "4 support tickets, SLA met on 75% of 4 decided" in dumped
+    assert "99" not in dumped

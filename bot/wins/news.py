@@ -4,6 +4,7 @@ in the figures it knows and leaves the rest None."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -13,6 +14,8 @@ from sqlmodel import Session
 
 from bot.config import OrgConfig
 from bot.wins.models import CHALLENGE, WIN
+
+log = logging.getLogger(__name__)
 
 PROVIDERS_KEY = "wins.news_providers"
 # The book's healthy on-call: fewer than 2 business-impacting pages a week.
@@ -66,7 +69,16 @@ def gather(
 ) -> OpsNews:
     news = OpsNews()
     for provider in providers:
-        news = news.merged(provider(session, org, team_id, start, end))
+        try:
+            # A savepoint, so a provider's failed query leaves the caller's transaction usable.
+            with session.begin_nested():
+                found = provider(session, org, team_id, start, end)
+        except Exception:  # a provider's bug must not take the form down with it
+            log.exception(
+                "operations news provider %s failed", getattr(provider, "__name__", provider)
+            )
+            continue
+        news = news.merged(found)
     return news
 
 
