@@ -13,7 +13,7 @@ from slack_bolt import Ack, App
 from bot.errors import InvalidInput, NotAllowed, OpsbotError
 from bot.mrkdwn import escape
 from bot.runtime import Runtime
-from bot.wins import blocks, checks, entries, flows, news, reading, selection
+from bot.wins import blocks, checks, entries, flows, news, reading, selection, tree
 from bot.wins.cycles import quarter_of
 from bot.wins.digests import (
     candidates,
@@ -106,6 +106,16 @@ def register(app: App, runtime: Runtime) -> None:
             if team_id is not None:
                 teams = [t for t in teams if t.id == team_id]
             if not teams:
+                chooses = [
+                    t.name
+                    for t in org.teams
+                    if tree.selects(org, t) and entries.is_manager(session, runtime, user, t)
+                ]
+                if chooses:
+                    raise InvalidInput(
+                        f"You choose highlights for {escape(chooses[0])} rather than write an "
+                        "update: I will ask you when the teams below are done (`/wins select`)."
+                    )
                 raise NotAllowed(
                     "You are not the manager or a member of a team that writes Wins and Challenges."
                 )
@@ -441,14 +451,14 @@ def register(app: App, runtime: Runtime) -> None:
             raise InvalidInput("Say who stands in for you: `/wins delegate @someone`.")
         to = match.group(1)
         with runtime.db.session() as session:
-            cycle, teams = entries.delegate(session, runtime, user, to, rest[0] if rest else None)
-            flows.announce_delegation(session, runtime, cycle, teams, user, to)
-        names = ", ".join(f"*{escape(t.name)}*" for t in teams)
-        ephemeral(
-            respond,
-            f"<@{to}> writes and chooses for {names} for "
-            f"{escape(cycle_text(runtime, cycle))}; they get the reminders instead of you.",
-        )
+            delegated = entries.delegate(session, runtime, user, to, rest[0] if rest else None)
+            flows.announce_delegation(session, runtime, delegated, user, to)
+        lines = [
+            f"<@{to}> writes and chooses for *{escape(team.name)}* for "
+            f"{escape(cycle_text(runtime, cycle))}"
+            for team, cycle in delegated
+        ]
+        ephemeral(respond, "; ".join(lines) + ". They get the reminders instead of you.")
 
     def _view(respond: Any, user: str, team_id: str | None) -> None:
         with runtime.db.session() as session:

@@ -427,3 +427,22 @@ def test_app_home_shows_selections_waiting_and_the_latest_team_digest(world):
     home = json.dumps(world.fake.calls_to("views.publish")[-1].args["view"])
     assert "Latest digest of Platform Infrastructure" in home
     assert "Builds are twice as fast" in home
+
+
+def test_a_director_away_during_the_window_delegates_the_choice(world):
+    write(world, INFRA_MGR)
+    world.slack.command("/wins", "", DIRECTOR)
+    assert "You choose highlights for Infrastructure" in world.last_response()["text"]
+    world.advance(datetime(2026, 11, 25, 15, 1, tzinfo=NY) - world.clock.now())
+    world.slack.command("/wins", f"delegate <@{INFRA_MGR}>", DIRECTOR)
+    assert "the two weeks to Wed 25 Nov 2026" in world.last_response()["text"]
+    notice = next(m for m in world.fake.dms(INFRA_MGR) if "stand in for *Infrastructure*" in m.text)
+    choose(world, INFRA_MGR, notice, ["Builds are twice as fast"])
+    assert "Infrastructure highlights" in texts(world.fake.posts(DIGESTS))
+    # The director, back, cannot choose twice.
+    ask = next(m for m in world.fake.dms(DIRECTOR) if "have written" in m.text)
+    world.slack.press(ask, "wins.select", DIRECTOR)
+    assert (
+        "already decided" in world.last_response()["text"]
+        or "Only" in world.last_response()["text"]
+    )

@@ -364,47 +364,55 @@ def entries_by(session: Session, cycle_id: int, author: str) -> list[WinsEntry]:
     )
 
 
+def _choosing_cycle(session: Session, runtime: Runtime, team_id: str) -> WinsCycle:
+    """The cycle a parent team's manager chooses for now: a closed cycle whose choice at this
+    level is still to come, else the one collecting."""
+    open_cycles = session.exec(
+        select(WinsCycle)
+        .where(col(WinsCycle.closed_at).is_not(None), WinsCycle.state != PUBLISHED)
+        .order_by(col(WinsCycle.number).desc())
+    ).all()
+    for cycle in open_cycles:
+        chosen = selection(session, cycle.id or 0, team_id)
+        if chosen is None or chosen.state not in (SELECTED, MISSED):
+            return cycle
+    return current_cycle(session, runtime)
+
+
 def delegate(
     session: Session, runtime: Runtime, user: str, to: str, team_id: str | None = None
-) -> tuple[WinsCycle, list[Team]]:
-    """A manager away for the cycle hands their teams' writing and choosing to `to`."""
+) -> list[tuple[Team, WinsCycle]]:
+    """A manager away for the cycle hands their teams' writing and choosing to `to`: a line
+    team for the update it owes, a parent team for the choice it makes next."""
     if to == user:
         raise InvalidInput("Delegate to someone else: you are the manager already.")
     org = runtime.org
     managed = [t for t in org.teams if is_manager(session, runtime, user, t)]
     if team_id is not None:
+        org.team(team_id)
         managed = [t for t in managed if t.id == team_id]
     if not managed:
         raise NotAllowed("Only a team's manager can delegate its Wins and Challenges.")
     teams = [t for t in managed if tree.is_line_team(t) or tree.selects(org, t)]
     if not teams:
         raise InvalidInput("None of your teams writes or chooses Wins and Challenges.")
-    first = teams[0]
-    cycle = (
-        target_cycle(session, runtime, first.id)
-        if tree.is_line_team(first)
-        else current_cycle(session, runtime)
-    )
     now = runtime.clock.now()
+    done = []
     for team in teams:
+        if tree.selects(org, team) and not tree.is_line_team(team):
+            cycle = _choosing_cycle(session, runtime, team.id)
+        else:
+            cycle = target_cycle(session, runtime, team.id)
         found = delegation(session, cycle.id or 0, team.id)
         if found is None:
-            session.add(
-                WinsDelegation(
-                    cycle_id=cycle.id or 0,
-                    team_id=team.id,
-                    manager=user,
-                    delegate=to,
-                    created_at=now,
-                )
+            found = WinsDelegation(
+                cycle_id=cycle.id or 0, team_id=team.id, manager=user, delegate=to, created_at=now
             )
-        else:
-            found.delegate = to
-            found.manager = user
-            found.created_at = now
-            session.add(found)
+        found.delegate, found.manager, found.created_at = to, user, now
+        session.add(found)
+        done.append((team, cycle))
     session.flush()
-    return cycle, teams
+    return done
 
 
 def internal_only(entry: WinsEntry) -> bool:

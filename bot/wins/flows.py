@@ -11,8 +11,8 @@ from bot.mrkdwn import escape
 from bot.runtime import Runtime
 from bot.wins import blocks, tree
 from bot.wins.digests import cycle_text, refresh_team_digest
-from bot.wins.entries import Saved, get_cycle, responsible
-from bot.wins.models import ACCEPTED, WinsCycle, WinsEntry
+from bot.wins.entries import Saved, get_cycle, responsible, selection
+from bot.wins.models import ACCEPTED, PENDING, WinsCycle, WinsEntry
 
 
 def after_save(session: Session, runtime: Runtime, user: str, saved: Saved) -> None:
@@ -75,34 +75,31 @@ def after_decision(session: Session, runtime: Runtime, entry: WinsEntry, by: str
 def announce_delegation(
     session: Session,
     runtime: Runtime,
-    cycle: WinsCycle,
-    teams: list[Team],
+    delegated: list[tuple[Team, WinsCycle]],
     manager: str,
     delegate: str,
 ) -> None:
     now = runtime.clock.now()
-    names = ", ".join(f"*{escape(t.name)}*" for t in teams)
-    text = (
-        f"<@{manager}> is away and asked you to stand in for {names} in Wins and Challenges for "
-        f"{escape(cycle_text(runtime, cycle))}: you get the reminders, write "
-        "the update and choose highlights in their place."
-    )
-    kit = [blocks.section(text)]
-    line = [t for t in teams if tree.is_line_team(t)]
-    if line:
-        kit.append(
-            blocks.actions(
-                blocks.button(
-                    "Write an entry", "wins.open", blocks.form_value(cycle, line[0].id), "primary"
-                ),
-                block_id="wins_delegated",
-            )
+    for team, cycle in delegated:
+        text = (
+            f"<@{manager}> is away and asked you to stand in for *{escape(team.name)}* in Wins "
+            f"and Challenges for {escape(cycle_text(runtime, cycle))}: you get the reminders, "
+            "write the update and choose highlights in their place."
         )
-    outbox.post(
-        session,
-        f"wins:delegated:{cycle.number}:{teams[0].id}:{delegate}:{int(now.timestamp())}",
-        delegate,
-        text,
-        now,
-        blocks=kit,
-    )
+        buttons = []
+        if tree.is_line_team(team):
+            buttons.append(
+                blocks.button(
+                    "Write an entry", "wins.open", blocks.form_value(cycle, team.id), "primary"
+                )
+            )
+        chosen = selection(session, cycle.id or 0, team.id)
+        if chosen is not None and chosen.state == PENDING:
+            buttons.append(
+                blocks.button("Choose highlights", "wins.select", blocks.form_value(cycle, team.id))
+            )
+        kit = [blocks.section(text)]
+        if buttons:
+            kit.append(blocks.actions(*buttons, block_id="wins_delegated"))
+        key = f"wins:delegated:{cycle.number}:{team.id}:{delegate}:{int(now.timestamp())}"
+        outbox.post(session, key, delegate, text, now, blocks=kit)

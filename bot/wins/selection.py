@@ -30,7 +30,7 @@ from bot.wins.digests import (
     render_digest,
     render_mail,
 )
-from bot.wins.entries import get_cycle, responsible, selection
+from bot.wins.entries import get_cycle, is_manager, responsible, selection
 from bot.wins.models import (
     MISSED,
     PENDING,
@@ -111,8 +111,10 @@ def require_chooser(
     chosen = selection(session, cycle.id or 0, team_id)
     if chosen is None:
         raise Conflict("This level's selection has not opened yet: the teams below are not done.")
-    if user not in responsible(session, runtime, cycle, team_id):
-        team = runtime.org.team(team_id)
+    team = runtime.org.team(team_id)
+    if user not in responsible(session, runtime, cycle, team_id) and not is_manager(
+        session, runtime, user, team
+    ):
         raise NotAllowed(
             f"Only {team.name}'s manager (or this cycle's delegate) chooses its highlights."
         )
