@@ -446,3 +446,15 @@ def test_a_director_away_during_the_window_delegates_the_choice(world):
         "already decided" in world.last_response()["text"]
         or "Only" in world.last_response()["text"]
     )
+
+
+def test_skip_manager_reads_this_cycle_so_far_and_the_last_one_at_any_time(world):
+    write(world, DATA_MGR, summary="Finance reports arrive by 6am", result="On time 14 of 14 days.")
+    world.advance(datetime(2026, 11, 25, 15, 1, tzinfo=NY) - world.clock.now())
+    world.advance(datetime(2026, 11, 27, 15, 1, tzinfo=NY) - world.clock.now())  # windows pass
+    write(world, INFRA_MGR, summary="Next cycle already has a win")
+    world.slack.command("/wins", "view", VP)
+    seen = json.dumps([r.args for r in world.fake.responses[-4:]])
+    assert "Platform Infrastructure (so far)" in seen and "Next cycle already has a win" in seen
+    assert "Finance reports arrive by 6am" in seen
+    assert "Platform Engineering highlights" in seen

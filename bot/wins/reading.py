@@ -37,16 +37,26 @@ def view_text(session: Session, runtime: Runtime, user: str, team_id: str | None
     org.team(team_id)  # UnknownTeam for a typo
     if not entries.can_read(session, runtime, user, team_id):
         raise NotAllowed("You can read the entries of your own team and of the teams below you.")
-    cycle = entries.latest_closed(session) or entries.current_cycle(session, runtime)
+    current = entries.current_cycle(session, runtime)
+    closed = entries.latest_closed(session)
     texts = []
-    for team in [org.team(team_id), *tree.descendants(org, team_id)]:
-        if tree.is_line_team(team):
+    teams = [t for t in [org.team(team_id), *tree.descendants(org, team_id)] if t.members]
+    # What is being written now, then the last closed cycle and its top highlights.
+    for cycle, label in ((current, "so far"), (closed, None)):
+        if cycle is None:
+            continue
+        for team in teams:
             items = team_items(session, runtime, cycle.id or 0, team.id)
-            texts.append(render_digest(runtime, cycle, team.name, items, show_team=False))
+            if label and not items:
+                continue
+            title = f"{team.name} ({label})" if label else team.name
+            texts.append(render_digest(runtime, cycle, title, items, show_team=False))
     top = tree.root_of(org, team_id)
-    if get_digest(session, cycle.id or 0, top.id, ORG) is not None:
-        items = level_items(session, runtime, cycle.id or 0, top.id)
-        texts.append(render_digest(runtime, cycle, f"{top.name} highlights", items, show_team=True))
+    if closed is not None and get_digest(session, closed.id or 0, top.id, ORG) is not None:
+        items = level_items(session, runtime, closed.id or 0, top.id)
+        texts.append(
+            render_digest(runtime, closed, f"{top.name} highlights", items, show_team=True)
+        )
     return "\n\n".join(texts) or "Nothing written yet."
 
 
