@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
-from bot.config import ConfigError, check_org_file
+from bot.config import ConfigError
 from bot.settings import MissingSetting, Settings
 
 log = logging.getLogger("opsbot")
@@ -31,9 +31,9 @@ def _runtime(settings: Settings):
     schedule work while the runtime is built), so a fresh database starts in one go."""
     from bot.config import load_org
     from bot.db import Database
-    from bot.runtime import build_runtime
+    from handlers import build_runtime, org_checks
 
-    org = load_org(settings.config_path)
+    org = load_org(settings.config_path, checks=org_checks())
     db = Database(settings.database_url)
     db.upgrade()
     return build_runtime(settings, org=org, db=db)
@@ -41,7 +41,9 @@ def _runtime(settings: Settings):
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = args.path or Settings().config_path
-    report = check_org_file(path)
+    from handlers import check_config
+
+    report = check_config(path)
     for issue in report.issues:
         print(issue, file=sys.stderr if issue.severity == "error" else sys.stdout)
     if not report.ok:
@@ -155,7 +157,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     settings = Settings()
     settings.require("slack_bot_token")
-    org = load_org(settings.config_path)
+    org = load_org(settings.config_path, checks=org_checks())
     db = Database(settings.database_url)
     try:
         findings = check(org, make_slack_client(settings), db)
@@ -183,9 +185,10 @@ def cmd_wins_export(args: argparse.Namespace) -> int:
     from bot.errors import UnknownTeam
     from bot.wins.cycles import quarter_days
     from bot.wins.reports import export_markdown
+    from handlers import org_checks
 
     settings = Settings()
-    org = load_org(settings.config_path)
+    org = load_org(settings.config_path, checks=org_checks())
     try:
         quarter_days(args.quarter)
         if args.team:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -561,18 +561,16 @@ def _pydantic_issues(error: ValidationError) -> list[ConfigIssue]:
     return issues
 
 
-# Extra semantic checks (cross references, sustainability rules) register here; each returns
-# the issues it finds in a structurally valid config.
+# A semantic check (sustainability rules, a capability's own cross references) returns the
+# issues it finds in a structurally valid config. The cross references below always run; each
+# capability lists its own checks in `handlers.CAPABILITIES`, and callers pass them in
+# (`handlers.org_checks()`), so this module imports no capability.
 OrgCheck = Callable[[OrgConfig], Iterable[ConfigIssue]]
-ORG_CHECKS: list[OrgCheck] = []
 
 
-def org_check(fn: OrgCheck) -> OrgCheck:
-    ORG_CHECKS.append(fn)
-    return fn
-
-
-def check_org_text(text: str, filename: str = "opsbot.yaml") -> ConfigReport:
+def check_org_text(
+    text: str, filename: str = "opsbot.yaml", checks: Sequence[OrgCheck] = ()
+) -> ConfigReport:
     """Validate config text; every issue carries the file name and the line it points at."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -600,14 +598,14 @@ def check_org_text(text: str, filename: str = "opsbot.yaml") -> ConfigReport:
         issues = _pydantic_issues(exc)
         org = None
     else:
-        issues = [issue for check in ORG_CHECKS for issue in check(org)]
+        issues = [issue for check in (_check_references, *checks) for issue in check(org)]
     located = [
         ConfigIssue(i.loc, i.message, i.severity, _line_for(lines, i.loc), filename) for i in issues
     ]
     return ConfigReport(org, duplicates + located)
 
 
-def check_org_file(path: str | Path) -> ConfigReport:
+def check_org_file(path: str | Path, checks: Sequence[OrgCheck] = ()) -> ConfigReport:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -615,20 +613,22 @@ def check_org_file(path: str | Path) -> ConfigReport:
         return ConfigReport(
             None, [ConfigIssue((), f"cannot read: {exc.strerror}", filename=str(path))]
         )
-    return check_org_text(text, str(path))
+    return check_org_text(text, str(path), checks)
 
 
-def parse_org(text: str, filename: str = "opsbot.yaml") -> OrgConfig:
+def parse_org(
+    text: str, filename: str = "opsbot.yaml", checks: Sequence[OrgCheck] = ()
+) -> OrgConfig:
     """Parse and validate config text, raising ConfigError on any error (warnings pass)."""
-    report = check_org_text(text, filename)
+    report = check_org_text(text, filename, checks)
     if not report.ok:
         raise ConfigError(report.errors)
     assert report.org is not None
     return report.org
 
 
-def load_org(path: str | Path) -> OrgConfig:
-    report = check_org_file(path)
+def load_org(path: str | Path, checks: Sequence[OrgCheck] = ()) -> OrgConfig:
+    report = check_org_file(path, checks)
     if not report.ok:
         raise ConfigError(report.errors)
     assert report.org is not None
@@ -638,7 +638,6 @@ def load_org(path: str | Path) -> OrgConfig:
 # ---- cross references ---------------------------------------------------------------------
 
 
-@org_check
 def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
     teams = {t.id for t in org.teams}
     rotations = {r.id for r in org.rotations}
@@ -714,8 +713,3 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
             yield ConfigIssue(
                 (*loc, "critical_policy"), f"unknown policy '{queue.critical_policy}'"
             )
-
-
-# Capability checks register themselves with @org_check when imported.
-import bot.oncall.rules  # noqa: E402
-import bot.wins.rules  # noqa: E402, F401

@@ -1,18 +1,20 @@
-"""The app factory's product: settings, org config, clock, database, Slack client, outbox, scheduler.
+"""The foundation every capability works with: settings, org config, clock, database, Slack
+client, outbox, scheduler and directory, built once per process (or per test) and passed
+explicitly to handlers, jobs and HTTP endpoints.
 
-Built once per process (or per test) and passed explicitly to handlers, jobs and HTTP endpoints.
+This module knows no capability. `handlers.build_runtime` (the one registration point) builds a
+runtime with `assemble` and then installs every capability into it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.clock import Clock, SystemClock
-from bot.config import OrgConfig, load_org
+from bot.config import OrgConfig
 from bot.db import Database
 from bot.directory import Directory
 from bot.metrics import InstrumentedWebClient
@@ -43,41 +45,21 @@ def make_slack_client(settings: Settings) -> WebClient:
     )
 
 
-# Each capability wires its scheduled jobs and timer handlers into the runtime here, in one place.
-def _capability_installers() -> list[Callable[[Runtime], None]]:
-    from bot.mail import install as install_mail
-    from bot.oncall.jobs import install as install_oncall
-    from bot.paging.service import install as install_paging
-    from bot.paging.wins_news import install as install_paging_news
-    from bot.support.schedule import install as install_support
-    from bot.support.wins_news import install as install_support_news
-    from bot.wins.jobs import install as install_wins
-
-    installers: list[Callable[[Runtime], None]] = []
-    installers.append(install_oncall)
-    installers.append(install_paging)
-    installers.append(install_support)
-    installers.append(install_mail)
-    installers.append(install_wins)
-    installers.append(install_paging_news)
-    installers.append(install_support_news)
-    return installers
-
-
-def build_runtime(
+def assemble(
     settings: Settings,
+    org: OrgConfig,
     *,
-    org: OrgConfig | None = None,
     clock: Clock | None = None,
     client: WebClient | None = None,
     db: Database | None = None,
 ) -> Runtime:
+    """The foundation alone, with no capability installed (see `handlers.build_runtime`)."""
     clock = clock or SystemClock()
     client = client or make_slack_client(settings)
     db = db or Database(settings.database_url)
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
-        org=org if org is not None else load_org(settings.config_path),
+        org=org,
         db=db,
         clock=clock,
         slack=client,
@@ -85,6 +67,3 @@ def build_runtime(
         scheduler=Scheduler(db, clock),
         directory=Directory(db, client, clock),
     )
-    for install in _capability_installers():
-        install(runtime)
-    return runtime

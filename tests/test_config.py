@@ -21,6 +21,7 @@ from bot.config import (
     parse_org,
 )
 from bot.errors import UnknownPolicy, UnknownQueue, UnknownRotation, UnknownTeam
+from handlers import check_config
 from tests.harness import SHARED
 
 EXAMPLE = SHARED / "opsbot.example.yaml"  # the contract, when ../shared is present
@@ -104,7 +105,7 @@ def errors_of(text: str) -> list[str]:
 
 @pytest.mark.skipif(not EXAMPLE.exists(), reason="/work/shared is not present")
 def test_the_example_config_is_valid():
-    report = check_org_file(EXAMPLE)
+    report = check_config(EXAMPLE)
     # Its 4- and 5-person on-call rotations are allowed, with the sustainability warning.
     assert report.errors == []
     assert all("aim for at most 1 week in 6" in i.message for i in report.warnings)

@@ -12,7 +12,7 @@ from bot.app import build_bolt_app, build_http_app
 from bot.db import Database
 from bot.health import HEARTBEATS, Heartbeat, watch_workers
 from bot.metrics import slack_request_kind
-from bot.runtime import build_runtime
+from handlers import build_runtime
 from tests.paging_samples import alertmanager_body
 from tests.test_paging import PRIMARY, dms, send
 

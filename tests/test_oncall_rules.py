@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
-from bot.config import check_org_text
+from bot.config import ConfigReport, check_org_text
+from handlers import org_checks
 
 ORG = """\
 timezone: America/New_York
@@ -26,6 +27,11 @@ def org(members: str, kind: str = "oncall", start: str = "2026-11-02") -> str:
     return ORG.format(members=members, kind=kind, start=start)
 
 
+def check(text: str) -> ConfigReport:
+    """What `opsbot config check` reports: the core checks plus every capability's."""
+    return check_org_text(text, checks=org_checks())
+
+
 SIX = "U0A01, U0A02, U0A03, U0A04, U0A05, U0A06"
 
 
@@ -41,7 +47,7 @@ SIX = "U0A01, U0A02, U0A03, U0A04, U0A05, U0A06"
     ],
 )
 def test_on_call_load_limits(members, errors, warnings):
-    report = check_org_text(org(members))
+    report = check(org(members))
     assert [i.message.split(";")[0] for i in report.errors] == errors
     assert [w for w in warnings if not any(w in i.message for i in report.warnings)] == []
     assert len(report.warnings) == len(warnings)
@@ -50,11 +56,11 @@ def test_on_call_load_limits(members, errors, warnings):
 
 
 def test_support_rotations_are_business_hours_and_not_limited():
-    assert check_org_text(org("U0A01, U0A02", kind="support")).issues == []
+    assert check(org("U0A01, U0A02", kind="support")).issues == []
 
 
 def test_start_off_the_handoff_weekday_is_an_error_on_its_line():
-    report = check_org_text(org(SIX, start="2026-11-03"))
+    report = check(org(SIX, start="2026-11-03"))
     assert [str(i) for i in report.errors] == [
         "opsbot.yaml:9 rotations[0].start: start 2026-11-03 is a tue, but handoffs are on mon: "
         "make start the date of the first handoff"

@@ -16,7 +16,7 @@ from bot.demo.story import sample_org_text
 from bot.demo.world import ALERT_TOKEN
 from bot.paging import service, targets
 from bot.paging.models import Page, PageEvent
-from bot.runtime import build_runtime
+from handlers import build_runtime
 from tests.paging_samples import alertmanager_alert, alertmanager_body, grafana_body
 
 NY = ZoneInfo("America/New_York")

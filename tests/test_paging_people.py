@@ -10,7 +10,7 @@ from bot.config import parse_org
 from bot.db import Database
 from bot.demo.story import sample_org_text
 from bot.paging.models import PageEvent
-from bot.runtime import build_runtime
+from handlers import build_runtime
 from tests.paging_samples import alertmanager_alert, alertmanager_body
 from tests.test_paging import (
     INFRA,

@@ -11,6 +11,7 @@ import pytest
 from bot.cli import main
 from bot.config import check_org_text
 from bot.wins.digests import messages_of
+from handlers import org_checks
 from tests.wins_world import (
     DEVEX_MGR,
     INFRA_MGR,
@@ -229,14 +230,14 @@ def test_form_is_prefilled_with_news_where_data_exists(world):
 )
 def test_config_check_finds_problems_in_the_wins_tree(teams, message):
     text = f"teams:\n{teams}wins:\n  first_deadline: '2026-11-25 15:00'\n"
-    report = check_org_text(text)
+    report = check_org_text(text, checks=org_checks())
     assert any(message in str(i) for i in report.issues), [str(i) for i in report.issues]
     issue = next(i for i in report.issues if message in str(i))
     assert issue.line is not None
 
 
 def test_config_check_names_a_deadline_that_does_not_parse():
-    report = check_org_text("wins:\n  first_deadline: 'next wednesday'\n")
+    report = check_org_text("wins:\n  first_deadline: 'next wednesday'\n", checks=org_checks())
     assert any(
         "wins.first_deadline" in str(i) and "YYYY-MM-DD HH:MM" in str(i) for i in report.errors
     )
@@ -247,7 +248,7 @@ def test_config_check_warns_about_a_deadline_clocks_skip_and_reminders_past_the_
         "timezone: America/New_York\n"
         "wins:\n  first_deadline: '2027-03-14 02:30'\n  reminders: [3w]\n"
     )
-    report = check_org_text(text)
+    report = check_org_text(text, checks=org_checks())
     messages = [str(i) for i in report.issues]
     assert any("does not exist in America/New_York" in m for m in messages)
     assert any("wins.reminders[0]" in m for m in report.errors for m in [str(m)])

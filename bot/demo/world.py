@@ -13,8 +13,9 @@ from bot.config import OrgConfig, parse_org
 from bot.db import Database
 from bot.demo.driver import SlackDriver
 from bot.demo.fake_slack import FakeSlack
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers import build_runtime
 
 SIGNING_SECRET = "demo-signing-secret"
 ALERT_TOKEN = "demo-alert-token"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
-from bot.config import ConfigIssue, OrgConfig, org_check
+from bot.config import ConfigIssue, OrgCheck, OrgConfig
 from bot.oncall.schedule import start_weekday_mismatch
 
 HARD_LIMIT = Fraction(1, 4)  # more than this is an error
@@ -21,7 +21,6 @@ def _share_text(share: Fraction) -> str:
     return f"{weeks} in {share.denominator} ({float(share):.0%} of the time)"
 
 
-@org_check
 def check_rotations(org: OrgConfig) -> Iterable[ConfigIssue]:
     for index, rotation in enumerate(org.rotations):
         loc = ("rotations", index)
@@ -53,3 +52,7 @@ def check_rotations(org: OrgConfig) -> Iterable[ConfigIssue]:
                 f"puts {person} on call {_share_text(share)}; aim for at most 1 week in 6",
                 "warning",
             )
+
+
+# Listed for `handlers.CAPABILITIES`, which runs them in `opsbot config check` and at start.
+CHECKS: tuple[OrgCheck, ...] = (check_rotations,)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import wall_time_to_utc
-from bot.config import ConfigIssue, OrgConfig, org_check
+from bot.config import ConfigIssue, OrgCheck, OrgConfig
 
 
 def parent_cycles(org: OrgConfig) -> Iterable[ConfigIssue]:
@@ -27,7 +27,6 @@ def parent_cycles(org: OrgConfig) -> Iterable[ConfigIssue]:
             yield ConfigIssue(("teams", index, "parent"), f"teams form a cycle of parents: {loop}")
 
 
-@org_check
 def check_wins(org: OrgConfig) -> Iterable[ConfigIssue]:
     yield from parent_cycles(org)
     wins = org.wins
@@ -79,3 +78,7 @@ def check_wins(org: OrgConfig) -> Iterable[ConfigIssue]:
             "see roll-ups only through /wins view",
             "warning",
         )
+
+
+# Listed for `handlers.CAPABILITIES`, which runs them in `opsbot config check` and at start.
+CHECKS: tuple[OrgCheck, ...] = (check_wins,)
