@@ -154,6 +154,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from bot.db import Database
     from bot.doctor import check
     from bot.runtime import make_slack_client
+    from handlers import org_checks
 
     settings = Settings()
     settings.require("slack_bot_token")
