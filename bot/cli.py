@@ -123,6 +123,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings.require("slack_bot_token")
     runtime = _runtime(settings)
     _start_workers(runtime)
+    if args.port is not None:
+        # /healthz, /readyz and /metrics for this process: its counters (timer lag, outbox
+        # deliveries, Slack errors) are only here.
+        import uvicorn
+
+        from bot.health import worker_http_app
+
+        log.info("worker running: scheduler and outbox; health and metrics on port %s", args.port)
+        try:
+            uvicorn.run(
+                worker_http_app(runtime),
+                host=args.host,
+                port=args.port,
+                log_config=None,
+                log_level=settings.log_level.lower(),
+            )
+        finally:
+            _stop_workers(runtime)
+        return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -226,7 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    sub.add_parser("worker", help="scheduler and outbox only").set_defaults(func=cmd_worker)
+    worker = sub.add_parser("worker", help="scheduler and outbox only")
+    worker.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="also serve /healthz, /readyz and /metrics for this process on this port",
+    )
+    worker.add_argument("--host", default="0.0.0.0")
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(
         func=cmd_socket
     )

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -122,3 +124,10 @@ def health_routes(runtime: Runtime) -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
     ]
+
+
+def worker_http_app(runtime: Runtime) -> Starlette:
+    """What `opsbot worker --port` serves: health and metrics only, no Slack endpoints."""
+    from bot import metrics
+
+    return Starlette(routes=health_routes(runtime), middleware=[Middleware(metrics.RequestMetrics)])

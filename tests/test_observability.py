@@ -300,3 +300,20 @@ def test_an_outbox_give_up_is_a_warning_with_the_key_method_and_slack_error(worl
     assert gave_up[0].method == "chat.postMessage"
     assert "channel_not_found" in gave_up[0].error
     assert gave_up[0].key.startswith("page:")
+
+
+def test_a_worker_serves_its_own_health_and_metrics(world):
+    from starlette.testclient import TestClient
+
+    from bot.health import worker_http_app
+
+    ticks = Ticks()
+    beat = Heartbeat("scheduler", allowed=120, monotonic=ticks)
+    world.runtime.extras[HEARTBEATS] = [beat]
+    http = TestClient(worker_http_app(world.runtime))
+    assert http.get("/healthz").json() == {"status": "ok"}
+    assert http.get("/readyz").json() == {"status": "ready"}
+    assert "opsbot_timer_lag_seconds" in http.get("/metrics").text
+    assert http.post("/slack/events").status_code == 404  # no Slack endpoints on a worker
+    ticks.now += 121
+    assert http.get("/healthz").status_code == 503
