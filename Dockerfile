@@ -1,7 +1,10 @@
 # opsbot: the Slack bot for platform teams. `docker build -t opsbot .` (or scripts/container-check)
 # Dependencies come from requirements.lock (exact versions and hashes), so a rebuild installs the
 # same packages; the lock is made for this Python version (see README, "Lock file").
-FROM python:3.11-slim
+# BASE may name a local stand-in with the same Python (scripts/container-check makes one when no
+# image registry is reachable).
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -22,6 +23,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUIET_AT_INFO = ("apscheduler", "slack_bolt.App", "httpx", "alembic.runtime.plugins")
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn adds an ANSI-coloured copy of its message to its records; the plain one is enough.
+_DROPPED = frozenset({"color_message"})
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -29,7 +32,9 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+        fields = {
+            k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and k not in _DROPPED
+        }
         if not fields:
             return line
         head, newline, rest = line.partition("\n")  # keep a traceback below the fields
@@ -52,6 +57,7 @@ def formatter(fmt: str) -> logging.Formatter:
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             json_ensure_ascii=False,
+            reserved_attrs=[*RESERVED_ATTRS, *_DROPPED],
         )
     else:
         chosen = KeyValueFormatter(TEXT_FORMAT)

@@ -117,3 +117,15 @@ def test_the_commands_read_level_and_format_from_the_environment(monkeypatch, tm
     (ours,) = [h for h in root.handlers if type(h).__name__ == "_Handler"]
     assert root.level == logging.WARNING
     assert type(ours.formatter).__name__ == "JsonFormatter"
+
+
+def test_uvicorns_coloured_copy_of_a_message_is_left_out(stream):
+    configure("INFO", "json", stream)
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    record = json.loads(stream.getvalue())
+    assert record["message"] == "Started server process [7]" and "color_message" not in record
+    configure("INFO", "text", stream)
+    logging.getLogger("uvicorn.error").info("x", extra={"color_message": "y"})
+    assert stream.getvalue().splitlines()[-1].endswith("INFO uvicorn.error x")
