@@ -179,3 +179,13 @@ def test_the_installed_wheel_upgrades_a_fresh_database(installed_wheel, tmp_path
     assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     assert "database at head" in upgrade.stdout
     assert (tmp_path / "prod.db").stat().st_size > 0
+
+
+def test_the_dockerfile_installs_the_locked_versions_then_the_package_alone():
+    steps = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("RUN pip install")
+    ]
+    assert steps[0] == "RUN pip install --require-hashes -r /tmp/requirements.lock"
+    assert steps[1].startswith("RUN pip install --no-deps /src")
