@@ -25,7 +25,7 @@ escalation_policies:
   - id: infra-default
     steps:
       - {notify: "rotation:infra-oncall", after: 0m}
-      - {notify: "user:dana@example.com", after: 30m}
+      - {notify: "user:quinn@example.com", after: 30m}
 support:
   queues:
     - {id: infra-help, team: infra, channels: [C0HELP00001], t1: infra-oncall, t2: infra-oncall}
@@ -36,7 +36,7 @@ support:
 def doctor_world(world_factory):
     world = world_factory(org_yaml=ORG)
     world.fake.add_user("U0ENG00003", "carla", "carla@example.com")
-    world.fake.add_user("U0MGR00009", "dana", "dana@example.com")
+    world.fake.add_user("U0MGR00009", "quinn", "quinn@example.com")
     world.fake.existing_usergroups.add("S0INFRAONC")
     return world
 
@@ -115,7 +115,7 @@ def test_every_email_must_resolve_to_a_slack_user(doctor_world):
     del doctor_world.fake.users["U0MGR00009"]
     (problem,) = problems(doctor_world)
     assert problem == (
-        "FAIL people: dana@example.com (escalation_policies[0].steps[1].notify): users_not_found"
+        "FAIL people: quinn@example.com (escalation_policies[0].steps[1].notify): users_not_found"
         "\n     fix: correct the address, or name the person by Slack id (U...)"
     )
 
