@@ -16,7 +16,7 @@ from bot.wins.cycles import CycleCalendar
 if TYPE_CHECKING:
     from bot.demo.story import Story
 
-VERA, DANA = "U0VP000001", "U0DIR00001"
+VERA, DIEGO = "U0VP000001", "U0DIR00001"
 MAYA, TOM, ALICE = "U0MGR00001", "U0MGR00002", "U0ENG00001"
 
 
@@ -157,10 +157,10 @@ def chapter_wins(story: Story) -> None:
     n.scene("The deadline: each team's entries become its digest; the director is asked to choose.")
     n.show()
 
-    n.scene(f"{n.name(DANA)} picks from infra and data, rewriting one for a wider audience.")
+    n.scene(f"{n.name(DIEGO)} picks from infra and data, rewriting one for a wider audience.")
     _choose(
         story,
-        DANA,
+        DIEGO,
         {"Checkout deploys no longer wait on the CDN": "Checkout ships five times faster"},
     )
     n.show()

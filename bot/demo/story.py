@@ -28,7 +28,7 @@ from bot.demo.world import World
 # The people of the sample org: Slack id -> (name, e-mail, zone).
 PEOPLE: dict[str, tuple[str, str, str]] = {
     "U0VP000001": ("Vera Park (VP Platform)", "vera@example.com", "America/New_York"),
-    "U0DIR00001": ("Dana Ortiz (director)", "dana@example.com", "America/New_York"),
+    "U0DIR00001": ("Diego Alvarez (director)", "diego@example.com", "America/New_York"),
     "U0MGR00001": ("Maya Singh (infra manager)", "maya@example.com", "America/New_York"),
     "U0MGR00002": ("Tom Reid (data manager)", "tom@example.com", "Europe/London"),
     "U0ENG00001": ("Alice Chen", "alice@example.com", "America/New_York"),
