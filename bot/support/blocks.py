@@ -69,6 +69,11 @@ def local(instant: datetime | None, zone: ZoneInfo) -> str:
     return date(instant, local_text(instant, zone))
 
 
+def until(instant: datetime, zone: ZoneInfo) -> str:
+    """The end of a span that starts the same day: the time only, as a date token."""
+    return date(instant, instant.astimezone(zone).strftime("%H:%M %Z"), "{time}")
+
+
 def person(ref: str | None) -> str:
     if not ref:
         return "nobody (no one is on the rotation)"
@@ -286,7 +291,7 @@ def assigned_text(ticket: Ticket, queue: Queue) -> str:
 def office_hours_notice(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return (
         ":calendar: Design questions get the most out of a conversation: this one is booked for "
-        f"the next office hours, *{local(start, zone)}* to {end.astimezone(zone):%H:%M}. "
+        f"the next office hours, *{local(start, zone)}* to {until(end, zone)}. "
         "Bring context (diagrams, constraints); the team will read the thread beforehand."
     )
 

@@ -141,7 +141,7 @@ def open_ticket(runtime: Runtime, session: Session, request: Request) -> Opened:
         source_ts=request.source_ts,
         thread_channel=request.source_channel if in_queue_channel else queue.channels[0],
         thread_ts=request.source_ts if in_queue_channel else None,
-        assignee=rotation_person(runtime, session, queue.t1),
+        assignee=rotation_person(runtime, session, queue.t1, besides=request.requester),
         opened_at=now,
         updated_at=now,
     )
@@ -263,7 +263,7 @@ def route_critical(
             },
         )
         ticket.page_id = page.id
-        t2 = rotation_person(runtime, session, queue.t2)
+        t2 = rotation_person(runtime, session, queue.t2, besides=ticket.requester)
         if t2:
             ticket.tier, ticket.assignee = 2, t2
         record(session, ticket, "paged", now, detail=f"page {page.id} via {queue.critical_policy}")

@@ -202,7 +202,13 @@ def merge(
     into = get_ticket(session, into_id)
     if into.id == ticket.id:
         raise InvalidInput("A ticket cannot be merged into itself.")
+    require_open(ticket)
     require_responder(runtime, session, ticket, user, "merge tickets")
+    if not into.is_open:  # a stale Merge button: the other ticket was resolved since
+        raise Conflict(
+            f"Ticket #{into.id} is resolved since; #{ticket.id} stays open. Resolve it on its "
+            "own, or reopen the other first."
+        )
     event = resolve(runtime, session, ticket, user, resolution="duplicate", duplicate_of=into.id)
     note = record(session, into, "merged", event.at, user, f"#{ticket.id} merged into this")
     say_in_thread(
@@ -328,7 +334,7 @@ def escalate(
         raise Conflict(f"Ticket #{ticket.id} is already with T2.")
     history = events_of(session, ticket)
     ticket.tier = 2
-    ticket.assignee = rotation_person(runtime, session, queue.t2)
+    ticket.assignee = rotation_person(runtime, session, queue.t2, besides=ticket.requester)
     event = record(session, ticket, "escalated", now, user, reason)
     zone = runtime.org.zone(ticket.team_id)
     say_in_thread(
@@ -418,6 +424,8 @@ def on_sla_timer(
         "assignee": ticket.assignee,
         "due": clock.due_at.isoformat() if clock.due_at else None,
     }
+    if stage == "warn" and clock.due_at is not None and clock.due_at <= now:
+        return  # back after a restart past the deadline: the breach says it, not a reminder
     if stage == "warn":
         after_commit(session, lambda: logs.event(log, "SLA reminder", **facts))
         if ticket.assignee:

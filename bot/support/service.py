@@ -86,12 +86,29 @@ def _same(runtime: Runtime, session: Session, ref: str, user: str) -> bool:
     return ref == user or runtime.directory.user_id(ref, session) == user
 
 
-def rotation_person(runtime: Runtime, session: Session, rotation_id: str | None) -> str | None:
-    """The Slack id of whoever holds a rotation now (the on-call capability's one answer)."""
+def rotation_person(
+    runtime: Runtime, session: Session, rotation_id: str | None, besides: str | None = None
+) -> str | None:
+    """The Slack id of whoever holds a rotation now (the on-call capability's one answer).
+
+    `besides` is the requester: someone on the rotation who asks for help is not given their own
+    request; the rotation's next shift (they know the work), else its secondary, takes it."""
     if not rotation_id:
         return None
-    on_call = who_is_on_call(session, runtime.org, rotation_id, runtime.clock.now())
-    return _person(runtime, session, on_call.primary)
+    now = runtime.clock.now()
+    on_call = who_is_on_call(session, runtime.org, rotation_id, now)
+    person = _person(runtime, session, on_call.primary)
+    if besides is None or person != besides:
+        return person
+    candidates = [on_call.secondary]
+    if on_call.shift_end is not None:
+        upcoming = who_is_on_call(session, runtime.org, rotation_id, on_call.shift_end)
+        candidates.insert(0, upcoming.primary)
+    for ref in candidates:
+        other = _person(runtime, session, ref)
+        if other and other != besides:
+            return other
+    return None
 
 
 def is_responder(runtime: Runtime, session: Session, queue: Queue, user: str) -> bool:
@@ -417,7 +434,8 @@ def require_responder(
     runtime: Runtime, session: Session, ticket: Ticket, user: str, what: str
 ) -> Queue:
     queue = runtime.org.queue(ticket.queue_id)
-    if not is_responder(runtime, session, queue, user):
+    # Whoever has the ticket may work it, e.g. the secondary who acknowledged its page.
+    if user != ticket.assignee and not is_responder(runtime, session, queue, user):
         raise NotAllowed(
             f"Only the {queue.team} team, its support rotations and the experts can {what}."
         )
