@@ -93,13 +93,15 @@ def _stop_workers(runtime) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.app import build_bolt_app, build_http_app
+    from bot.app import build_bolt_app, build_http_app, inbox_worker
 
     settings = Settings()
     settings.require("slack_bot_token", "slack_signing_secret")
     runtime = _runtime(settings)
     bolt = build_bolt_app(runtime)
     asgi = build_http_app(runtime, bolt)
+    # Every replica sweeps the inbox: work whose receiver died is taken over by whoever is alive.
+    inbox_worker(runtime).start()
     if not args.no_worker:
         _start_workers(runtime)
     try:
@@ -115,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if not args.no_worker:
             _stop_workers(runtime)
+        inbox_worker(runtime).stop()
     return 0
 
 
@@ -122,6 +125,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require("slack_bot_token")
     runtime = _runtime(settings)
+    from bot.app import build_bolt_app, inbox_worker
+
+    build_bolt_app(runtime)  # the worker takes over stored requests whose receiver died
+    inbox_worker(runtime).start()
     _start_workers(runtime)
     if args.port is not None:
         # /healthz, /readyz and /metrics for this process: its counters (timer lag, outbox
@@ -141,6 +148,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             )
         finally:
             _stop_workers(runtime)
+            inbox_worker(runtime).stop()
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -148,23 +156,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log.info("worker running: scheduler and outbox")
     stop.wait()
     _stop_workers(runtime)
+    inbox_worker(runtime).stop()
     return 0
 
 
 def cmd_socket(args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_bolt_app
+    from bot.app import build_bolt_app, inbox_worker
 
     settings = Settings()
     settings.require("slack_bot_token", "slack_app_token")
     runtime = _runtime(settings)
     bolt = build_bolt_app(runtime)
+    inbox_worker(runtime).start()
     _start_workers(runtime)
     try:
         SocketModeHandler(bolt, settings.slack_app_token).start()
     finally:
         _stop_workers(runtime)
+        inbox_worker(runtime).stop()
     return 0
 
 

@@ -1,15 +1,29 @@
-"""The inbox: every incoming Slack request is recorded, keyed by Slack's ids, before it is acted on."""
+"""The inbox: every incoming Slack request is stored whole, keyed by Slack's ids, before its 2xx.
+
+The row is the promise made to Slack: the work is done from it (by the process that received it,
+or after a crash by any replica or the worker, claimed with a compare-and-set lease) and retried
+until done. The key makes a Slack retry or a second replica's copy act once.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import JSON, Column, Text, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col, select
 
 from bot import metrics
 from bot.db import Database, UTCDateTime
+
+log = logging.getLogger(__name__)
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 class InboxEvent(SQLModel, table=True):
@@ -19,6 +33,16 @@ class InboxEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)
     received_at: datetime = Field(sa_type=UTCDateTime)
     retry_num: int = 0
+    # The request as Slack signed it, and the headers Bolt needs to read it again.
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=PENDING, max_length=16, index=True)
+    attempts: int = 0
+    # Nobody else may take the row before this instant: the receiver's head start, or a claim.
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    lease_token: str | None = Field(default=None, max_length=64)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 def inbox_key(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -50,13 +74,141 @@ def inbox_key(body: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0) -> bool:
-    """Store the request; False when it was stored before (a retry or another replica's copy)."""
+@dataclass
+class Accepted:
+    """What the ack path learned: stored now (`new`), or seen before and in which state."""
+
+    new: bool
+    status: str
+
+
+def accept(
+    db: Database,
+    kind: str,
+    key: str,
+    now: datetime,
+    *,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    retry_num: int = 0,
+    head_start: timedelta = timedelta(seconds=60),
+) -> Accepted:
+    """The ack path's one insert: store the request whole, pending, leased to its receiver for
+    `head_start` (after which any replica or the worker may take it over)."""
     try:
         with db.session() as session:
-            session.add(InboxEvent(key=key, kind=kind, received_at=now, retry_num=retry_num))
+            session.add(
+                InboxEvent(
+                    key=key,
+                    kind=kind,
+                    received_at=now,
+                    retry_num=retry_num,
+                    body=body,
+                    headers=headers or {},
+                    status=PENDING,
+                    lease_until=now + head_start,
+                )
+            )
+    except IntegrityError:
+        metrics.inbox_duplicates.labels(kind).inc()
+        with db.session() as session:
+            row = session.get(InboxEvent, key)
+            return Accepted(False, row.status if row is not None else DONE)
+    metrics.inbox_events.labels(kind).inc()
+    return Accepted(True, PENDING)
+
+
+def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0) -> bool:
+    """Store a request with nothing left to do; False when it was stored before."""
+    try:
+        with db.session() as session:
+            session.add(
+                InboxEvent(
+                    key=key,
+                    kind=kind,
+                    received_at=now,
+                    retry_num=retry_num,
+                    status=DONE,
+                    done_at=now,
+                )
+            )
     except IntegrityError:
         metrics.inbox_duplicates.labels(kind).inc()
         return False
     metrics.inbox_events.labels(kind).inc()
     return True
+
+
+def claim(
+    db: Database, key: str, now: datetime, lease: timedelta, *, mine: bool = False
+) -> tuple[str, InboxEvent] | None:
+    """Take the row for `lease` by compare-and-set. The receiver (`mine`) may take it during its
+    head start; anyone may take it once the lease has run out. Returns (token, row) or None."""
+    token = uuid.uuid4().hex
+    free = col(InboxEvent.lease_until) < now
+    if mine:
+        free = or_(col(InboxEvent.lease_token).is_(None), free)
+    with db.session() as session:
+        taken = session.exec(
+            update(InboxEvent)
+            .where(col(InboxEvent.key) == key, col(InboxEvent.status) == PENDING, free)
+            .values(
+                lease_token=token,
+                lease_until=now + lease,
+                attempts=InboxEvent.attempts + 1,
+            )
+        )
+        if taken.rowcount != 1:
+            return None
+        row = session.get(InboxEvent, key)
+        assert row is not None
+        return token, row
+
+
+def finish(db: Database, key: str, token: str, now: datetime) -> bool:
+    """Mark the work done; False when the lease was lost (someone else took the row over)."""
+    with db.session() as session:
+        done = session.exec(
+            update(InboxEvent)
+            .where(col(InboxEvent.key) == key, col(InboxEvent.lease_token) == token)
+            .values(status=DONE, done_at=now, lease_until=None, body=None)
+        )
+        return done.rowcount == 1
+
+
+def retry_later(
+    db: Database, key: str, token: str, now: datetime, error: str, *, max_attempts: int
+) -> str:
+    """Release the row after a failure: due again after a capped, jittered backoff, or given up
+    (status failed, body kept for an operator) after `max_attempts`. Returns the new status."""
+    with db.session() as session:
+        row = session.get(InboxEvent, key)
+        if row is None or row.lease_token != token:
+            return "lost"
+        row.last_error = error[:500]
+        if row.attempts >= max_attempts:
+            row.status = FAILED
+            row.lease_until = None
+            return FAILED
+        delay = min(300.0, 2.0**row.attempts) * random.uniform(0.5, 1.0)
+        row.lease_until = now + timedelta(seconds=delay)
+        return PENDING
+
+
+def due(db: Database, now: datetime, limit: int = 100) -> list[str]:
+    """Pending rows nobody holds: their receiver died, or a failure's backoff has passed."""
+    with db.session() as session:
+        return list(
+            session.exec(
+                select(InboxEvent.key)
+                .where(
+                    col(InboxEvent.status) == PENDING,
+                    or_(
+                        col(InboxEvent.lease_until).is_(None),
+                        col(InboxEvent.lease_until) < now,
+                    ),
+                )
+                .order_by(col(InboxEvent.received_at))
+                .limit(limit)
+            ).all()
+        )

@@ -10,6 +10,7 @@ and replicas, and firings missed while the process was down run on start within 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,6 +116,7 @@ class Scheduler:
         self.timer_max_attempts = timer_max_attempts
         self.after_tick: list[Callable[[], None]] = []
         self._aps: Any = None
+        self._failures = 0
 
     def add_job(self, job: RecurringJob) -> None:
         self.jobs[job.name] = job
@@ -129,11 +131,14 @@ class Scheduler:
         now = self.clock.now()
         ran = 0
         for job in list(self.jobs.values()):
-            due = job.next_due(now - job.grace)
-            while due is not None and due <= now:
-                if self._run_job(job, due, now):
-                    ran += 1
-                due = job.next_due(due)
+            try:
+                due = job.next_due(now - job.grace)
+                while due is not None and due <= now:
+                    if self._run_job(job, due, now):
+                        ran += 1
+                    due = job.next_due(due)
+            except Exception:  # one job's broken cadence must not stop the others
+                log.exception("job %s: could not compute its next firing", job.name)
         ran += self._fire_timers(now)
         for hook in self.after_tick:
             hook()
@@ -220,7 +225,11 @@ class Scheduler:
         now = self.clock.now()
         soonest = now + cap if cap is not None else None
         for job in self.jobs.values():
-            due = job.next_due(now)
+            try:
+                due = job.next_due(now)
+            except Exception:
+                log.exception("job %s: could not compute its next firing", job.name)
+                continue
             if due is not None and (soonest is None or due < soonest):
                 soonest = due
         with self.db.session() as session:
@@ -241,15 +250,25 @@ class Scheduler:
         self._wake()
 
     def _wake(self) -> None:
+        """Run what is due and plan the next wake-up. Nothing here may end the chain: a failure
+        (the database is away) is logged and retried with a capped, jittered backoff, and what
+        fell due meanwhile runs once the database answers again."""
         try:
             self.tick()
+            wake_at = self.next_wake()
+            self._failures = 0
         except Exception:
-            log.exception("scheduler tick failed")
+            self._failures += 1
+            delay = min(60.0, 2.0**self._failures) * random.uniform(0.5, 1.0)
+            log.exception(
+                "scheduler wake-up failed (%s in a row); retrying in %.1f s", self._failures, delay
+            )
+            wake_at = self.clock.now() + timedelta(seconds=delay)
         if self._aps is not None:
             self._aps.add_job(
                 self._wake,
                 "date",
-                run_date=self.next_wake(),
+                run_date=wake_at,
                 id="opsbot-wake",
                 replace_existing=True,
                 misfire_grace_time=None,

@@ -27,6 +27,7 @@ from bot.oncall.when import take_date, take_end, take_instant
 from bot.paging import blocks as paging_blocks
 from bot.paging import load as paging_load
 from bot.runtime import Runtime
+from handlers.acks import after_ack
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,14 @@ MAX_WEEKS = 26
 HOME_LOOKAHEAD = timedelta(weeks=8)
 
 
+def _opens_a_form(body: dict[str, Any]) -> bool:
+    """`/oncall cover` alone and `/oncall notes` open a modal: they run while the trigger is fresh."""
+    words = (body.get("text") or "").lower().split()
+    return words == ["cover"] or words[:1] == ["notes"]
+
+
 def register(app: App, runtime: Runtime) -> None:
-    @app.command("/oncall")
+    @after_ack(app.command("/oncall"), at_once=_opens_a_form)
     @friendly_errors
     def oncall_command(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()

@@ -18,6 +18,7 @@ from bot.paging.blocks import person, when
 from bot.paging.models import CLASSIFICATIONS
 from bot.runbooks import runbook_index
 from bot.runtime import Runtime
+from handlers.acks import after_ack
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,7 @@ def register(app: App, runtime: Runtime) -> None:
     def _page_id(body: dict[str, Any]) -> int:
         return int(body["actions"][0]["value"])
 
-    @app.action("page.acknowledge")
+    @after_ack(app.action("page.acknowledge"))
     @friendly_errors
     def acknowledge(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
@@ -289,7 +290,7 @@ def register(app: App, runtime: Runtime) -> None:
         except service.PageConflict as exc:
             ephemeral(respond, conflict_text(exc))
 
-    @app.action("page.escalate")
+    @after_ack(app.action("page.escalate"))
     @friendly_errors
     def escalate(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()

@@ -16,6 +16,7 @@ from bot.mrkdwn import escape, from_event, split_lines, to_plain
 from bot.runtime import Runtime
 from bot.support import blocks, intake, lifecycle, reporting, service
 from bot.support.intake import CriticalGateNotMet, Request
+from handlers.acks import after_ack
 from handlers.responses import ephemeral, friendly_errors, tell_user
 
 log = logging.getLogger(__name__)
@@ -225,8 +226,10 @@ def register(app: App, runtime: Runtime) -> None:
             f"(<#{ticket.thread_channel}>): {blocks.shown(ticket.summary)}",
         )
 
-    def ticket_action(name: str, fn: Any, action_id: Any = None) -> None:
-        @app.action(action_id or f"support.{name}")
+    def ticket_action(name: str, fn: Any, action_id: Any = None, at_once: Any = None) -> None:
+        """A ticket button; its work runs after the ack unless `at_once` (a form to open)."""
+
+        @after_ack(app.action(action_id or f"support.{name}"), at_once=at_once)
         @friendly_errors
         def listener(
             ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
@@ -271,7 +274,12 @@ def register(app: App, runtime: Runtime) -> None:
             return
         lifecycle.set_severity(runtime, session, ticket, severity, user)
 
-    ticket_action("severity", change_severity)
+    def opens_critical_gate(body: dict[str, Any]) -> bool:
+        action = (body.get("actions") or [{}])[0]
+        value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
+        return value.endswith(":critical")
+
+    ticket_action("severity", change_severity, at_once=opens_critical_gate)
 
     def rate(
         session: Any, ticket: Any, user: str, value: str, body: Any, client: Any, respond: Any
@@ -285,7 +293,7 @@ def register(app: App, runtime: Runtime) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=blocks.rating_comment_modal(ticket))
 
     # One button per score; a block may not repeat an action id.
-    ticket_action("rate", rate, re.compile(r"^support\.rate\.[1-5]$"))
+    ticket_action("rate", rate, re.compile(r"^support\.rate\.[1-5]$"), at_once=lambda _: True)
 
     @app.view("support.critical")
     def on_critical_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -434,3 +434,63 @@ def test_world_advance_runs_everything_due_on_the_way_in_order(world):
         "timer t30",
         "timer t50",
     ]
+
+
+# ---- surviving its own faults -------------------------------------------------------------------
+
+
+class WakeUps:
+    """Stands in for APScheduler: records each wake-up the scheduler plans."""
+
+    def __init__(self) -> None:
+        self.planned: list[datetime] = []
+
+    def add_job(self, fn: Callable[[], None], trigger: str, run_date: datetime, **_: object):
+        self.planned.append(run_date)
+
+
+def test_a_failed_wake_up_is_retried_with_backoff_and_timers_due_meanwhile_fire_after(db):
+    clock = FrozenClock(START)
+    scheduler = Scheduler(db, clock)
+    fired: list[str] = []
+    scheduler.on_timer("probe", lambda session, timer, now: fired.append(timer.ref))
+    with db.session() as session:
+        set_timer(session, "probe", "during-outage", START + timedelta(seconds=30), START)
+    wake_ups = WakeUps()
+    scheduler._aps = wake_ups
+    original = db.session
+    down = {"yes": True}
+
+    def session_or_outage():
+        if down["yes"]:
+            raise ConnectionError("the database is away")
+        return original()
+
+    db.session = session_or_outage  # type: ignore[method-assign]
+    try:
+        for _ in range(8):
+            scheduler._wake()
+        clock.set(START + timedelta(minutes=5))
+        down["yes"] = False
+        scheduler._wake()
+    finally:
+        db.session = original  # type: ignore[method-assign]
+    assert len(wake_ups.planned) == 9  # the chain never ended
+    delays = [(t - START).total_seconds() for t in wake_ups.planned[:8]]
+    assert 0 < delays[0] <= 2 and max(delays) <= 60 and delays[7] >= 30  # capped backoff
+    assert fired == ["during-outage"]
+
+
+def test_a_job_whose_cadence_raises_does_not_stop_the_others(db):
+    clock = FrozenClock(START)
+    scheduler = Scheduler(db, clock)
+
+    def broken(t: datetime) -> datetime:
+        raise ValueError("bad zone")
+
+    recorder = Recorder()
+    scheduler.add_job(RecurringJob("broken", broken, lambda s, d: None))
+    scheduler.add_job(RecurringJob("hourly", hourly, recorder))
+    clock.set(datetime(2026, 11, 16, 11, 0, 30, tzinfo=UTC))
+    assert scheduler.tick() == 1
+    assert scheduler.next_wake(cap=None) == datetime(2026, 11, 16, 12, tzinfo=UTC)

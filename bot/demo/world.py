@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bot.app import InlineExecutor, build_bolt_app, build_http_app
+from bot.app import InlineExecutor, build_bolt_app, build_http_app, inbox_worker
 from bot.clock import FrozenClock
 from bot.config import OrgConfig, parse_org
 from bot.db import Database
@@ -61,6 +61,7 @@ class World:
         self.runtime.outbox.drain()
 
     def tick(self) -> int:
+        inbox_worker(self.runtime).sweep()  # requests a failed attempt left for later
         ran = self.runtime.scheduler.tick()
         self.settle()
         return ran

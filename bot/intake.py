@@ -1,0 +1,275 @@
+"""The Slack ack path and the work done from the inbox afterwards.
+
+Ack path (on the request): cap the body, verify the signature, parse, one insert into the inbox,
+answer. Events are answered 200 at once; interactions also run their listener's ack function
+(Bolt, `process_before_response=True`), which opens a modal or validates a view while the
+trigger is fresh. Work (after the answer, from the stored row): the request is dispatched again
+through the same Bolt app with a no-op ack; an interaction only runs its lazy functions. Whoever
+holds the row's lease does it: the receiving process at once, else any replica or the worker
+once the lease has run out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.kwargs_injection import build_required_kwargs
+from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.util.utils import get_arg_names_of_callable
+from slack_sdk.signature import SignatureVerifier
+
+from bot import inbox
+from bot.clock import Clock
+from bot.db import Database
+
+log = logging.getLogger(__name__)
+
+# Slack's payloads are a few kilobytes; a message shortcut on a long message with blocks stays far
+# below this. Anything larger is refused before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 48
+REPLAY = "opsbot_replay"  # context key: this dispatch is the work phase of a stored request
+
+
+class RefusedRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def verify_signature(secret: str, raw: bytes, headers: dict[str, str]) -> None:
+    """Slack's v0 signature over the raw bytes, and a timestamp within five minutes (401)."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise RefusedRequest(401, "invalid request: missing or malformed timestamp")
+    if not SignatureVerifier(secret).is_valid(
+        raw, timestamp, headers.get("x-slack-signature") or None
+    ):
+        raise RefusedRequest(401, "invalid request")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack += [(v, level + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, level + 1) for v in node]
+    return deepest
+
+
+def _json(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise RefusedRequest(400, "the JSON is nested too deeply") from None
+    except ValueError:
+        raise RefusedRequest(400, "the body is neither JSON nor form data") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise RefusedRequest(400, "the JSON is nested too deeply")
+    return value
+
+
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """The request as Bolt will see it (400 when it is neither JSON nor form data)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RefusedRequest(400, "the body is not UTF-8") from None
+    if content_type.startswith("application/json") or text.startswith("{"):
+        body = _json(text)
+        if not isinstance(body, dict):
+            raise RefusedRequest(400, "the JSON body is not an object")
+        return body
+    form = dict(parse_qsl(text, keep_blank_values=True))
+    if "payload" in form:
+        body = _json(form["payload"])
+        if not isinstance(body, dict):
+            raise RefusedRequest(400, "the payload is not an object")
+        return body
+    if not form:
+        raise RefusedRequest(400, "the body is neither JSON nor form data")
+    return form
+
+
+class InboxLazyRunner(LazyListenerRunner):
+    """Bolt's lazy functions, made durable: nothing is started on the ack path (the stored inbox
+    row is the work to do); in the work phase they run in the calling thread, and an exception
+    reaches the dispatcher so the row is retried."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        if not request.context.get(REPLAY):
+            return
+        function(
+            **build_required_kwargs(
+                logger=self.logger,
+                required_arg_names=get_arg_names_of_callable(function),
+                request=request,
+                response=None,
+                this_func=function,
+            )
+        )
+
+
+class InlineExecutor(Executor):
+    """Runs submitted work in the calling thread: deterministic for tests and the demo."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def _seconds(name: str, default: float) -> timedelta:
+    try:
+        return timedelta(seconds=float(os.environ.get(name, default)))
+    except ValueError:
+        return timedelta(seconds=default)
+
+
+class InboxWorker:
+    """Does the work of stored requests: right after the answer in the process that received
+    them, and, by sweeping, whatever a crashed or failed attempt left pending."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        dispatch: Callable[[BoltRequest], BoltResponse],
+        *,
+        executor: Executor | None = None,
+        max_attempts: int = 10,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.dispatch = dispatch
+        # How long a claim lasts: longer than any listener takes, so a slow one is not doubled.
+        self.lease = _seconds("OPSBOT_INBOX_LEASE_SECONDS", 60)
+        self.poll = _seconds("OPSBOT_INBOX_POLL_SECONDS", 2)
+        self.max_attempts = max_attempts
+        self.executor = executor or ThreadPoolExecutor(8, thread_name_prefix="opsbot-inbox")
+        self.after_work: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the ack path ---------------------------------------------------------------------------
+
+    def accept(
+        self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int
+    ) -> inbox.Accepted:
+        return inbox.accept(
+            self.db,
+            kind,
+            key,
+            self.clock.now(),
+            body=raw,
+            headers=headers,
+            retry_num=retry_num,
+            head_start=self.lease,
+        )
+
+    def submit(self, key: str) -> None:
+        """Do the stored request's work soon, in this process (it holds the head start)."""
+        try:
+            self.executor.submit(self._safely, key, True)
+        except RuntimeError:  # shutting down: the row stays pending for the next sweep
+            log.warning("inbox %s left for the next sweep (shutting down)", key)
+
+    # -- the work -------------------------------------------------------------------------------
+
+    def _safely(self, key: str, mine: bool) -> bool:
+        try:
+            return self.process(key, mine=mine)
+        except Exception:  # the database went away mid-way: the lease runs out, a sweep retries
+            log.exception("inbox %s: could not be processed now; it stays pending", key)
+            return False
+
+    def process(self, key: str, *, mine: bool = False) -> bool:
+        """Claim the row and dispatch it again through Bolt; True when its work is done."""
+        claimed = inbox.claim(self.db, key, self.clock.now(), self.lease, mine=mine)
+        if claimed is None:
+            return False
+        token, row = claimed
+        request = BoltRequest(
+            body=row.body or "",
+            headers={k: [v] for k, v in row.headers.items()},
+            context={REPLAY: True},
+        )
+        request.lazy_only = row.kind != "event"  # an interaction's ack function already ran
+        error: str | None = None
+        try:
+            response = self.dispatch(request)
+            if response.status >= 500:
+                error = (
+                    request.context.get("opsbot_error") or f"listener answered {response.status}"
+                )
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        now = self.clock.now()
+        if error is None:
+            inbox.finish(self.db, key, token, now)
+        else:
+            status = inbox.retry_later(
+                self.db, key, token, now, error, max_attempts=self.max_attempts
+            )
+            level = logging.ERROR if status == inbox.FAILED else logging.WARNING
+            log.log(level, "inbox %s attempt %s failed (%s): %s", key, row.attempts, status, error)
+        for hook in self.after_work:
+            hook()
+        return error is None
+
+    def sweep(self, limit: int = 100) -> int:
+        """Process every pending row nobody holds; returns how many were done."""
+        done = 0
+        for key in inbox.due(self.db, self.clock.now(), limit):
+            if self._safely(key, False):
+                done += 1
+        return done
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="opsbot-inbox-sweep", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+                failures = 0
+            except Exception:  # the database is away: keep trying, a little slower each time
+                failures += 1
+                log.exception("inbox sweep failed (%s in a row); retrying", failures)
+            wait = self.poll.total_seconds() * min(2**failures, 15)
+            self._stop.wait(wait)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if isinstance(self.executor, ThreadPoolExecutor):
+            self.executor.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,40 @@
+"""Listeners whose work runs after the answer, from the inbox, with Bolt's lazy listeners.
+
+`@after_ack(app.action("page.acknowledge"))` registers the listener as Bolt's `ack=` plus
+`lazy=[...]`: the ack path only answers 200, and the listener runs from the stored request
+right after (or, after a crash, by whichever process takes the row over). `at_once(body)` names
+the requests that must be handled on the request itself, such as a form to open while the
+trigger_id is fresh: for those the whole listener runs before the answer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+
+def after_ack(
+    register: Callable[..., Any], *, at_once: Callable[[dict[str, Any]], bool] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(listener: Callable[..., Any]) -> Callable[..., Any]:
+        def immediate(body: dict[str, Any]) -> bool:
+            return at_once is not None and at_once(body)
+
+        @functools.wraps(listener)
+        def acknowledge(**kwargs: Any) -> Any:
+            if immediate(kwargs["body"]):
+                return listener(**kwargs)
+            kwargs["ack"]()
+            return None
+
+        @functools.wraps(listener)
+        def work(**kwargs: Any) -> Any:
+            if not immediate(kwargs["body"]):
+                return listener(**kwargs)
+            return None
+
+        register(ack=acknowledge, lazy=[work])
+        return listener
+
+    return decorate

@@ -1,0 +1,204 @@
+"""The ack path and the durable inbox: what got a 2xx is stored whole and its work is done from
+the store, after a failure or a crash too; refusals come before any parsing."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+from sqlmodel import select
+
+from bot.app import inbox_worker
+from bot.demo.driver import sign
+from bot.demo.world import SIGNING_SECRET
+from bot.inbox import DONE, PENDING, InboxEvent, accept
+from bot.intake import MAX_BODY_BYTES
+from bot.paging.models import Page
+from bot.support.models import Ticket
+from tests.paging_samples import alertmanager_body
+from tests.test_paging import PRIMARY, send
+
+HELP = "C0HELP00001"
+APP_DEV = "U0APP00001"
+
+
+def tickets(world) -> list[Ticket]:
+    with world.db.session() as session:
+        return list(session.exec(select(Ticket)).all())
+
+
+def row(world, key: str) -> InboxEvent:
+    with world.db.session() as session:
+        found = session.get(InboxEvent, key)
+        assert found is not None
+        return found
+
+
+def signed_headers(body: str, timestamp: str | None = None) -> dict[str, str]:
+    ts = timestamp or str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sign(SIGNING_SECRET, ts, body),
+    }
+
+
+def message_envelope(world, event_id: str, text: str, ts: str = "1763300000.000100") -> str:
+    event = {
+        "type": "message",
+        "channel": HELP,
+        "user": APP_DEV,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+    return json.dumps(
+        {"type": "event_callback", "event_id": event_id, "team_id": "T0", "event": event}
+    )
+
+
+# ---- what Slack is told -------------------------------------------------------------------------
+
+
+def test_events_the_bot_does_not_act_on_still_get_a_200(world):
+    response, ts = world.slack.message("C0RANDOM001", APP_DEV, "lunch anyone?")
+    assert response.status_code == 200
+    assert world.slack.reaction(APP_DEV, "thumbsup", "C0RANDOM001", ts).status_code == 200
+    assert world.slack.event({"type": "emoji_changed", "subtype": "add"}).status_code == 200
+    assert tickets(world) == []
+
+
+def test_a_malformed_timestamp_is_refused_as_unauthorised(world):
+    body = message_envelope(world, "Ev0BADTS01", "help")
+    for stamp in ("soon", "-1", "1e9", ""):
+        headers = signed_headers(body, stamp) | {"X-Slack-Request-Timestamp": stamp}
+        response = world.http.post("/slack/events", content=body, headers=headers)
+        assert response.status_code == 401, stamp
+        assert "timestamp" in response.json()["error"]
+
+
+def test_deeply_nested_json_is_refused_with_a_400(world):
+    for depth in (100, 100_000):
+        body = '{"type": "event_callback", "x": ' + "[" * depth + "]" * depth + "}"
+        response = world.http.post("/slack/events", content=body, headers=signed_headers(body))
+        assert response.status_code == 400
+        assert "nested" in response.json()["error"]
+
+
+def test_a_huge_body_is_refused_before_its_signature_or_content_is_read(world):
+    body = "x" * (MAX_BODY_BYTES + 1)
+    response = world.http.post("/slack/events", content=body, headers=signed_headers("other"))
+    assert response.status_code == 413
+
+    def chunks():  # no Content-Length: refused once the cap is passed
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b"y" * 65536
+
+    response = world.http.post("/slack/events", content=chunks(), headers=signed_headers("y"))
+    assert response.status_code == 413
+
+
+def test_a_cold_start_while_slack_answers_429_still_acts_on_every_event(world):
+    world.fake.fail("auth.test", status=429, retry_after=30, times=100)
+    for n in range(3):
+        response, _ = world.slack.message(HELP, APP_DEV, f"Deploys fail, case {n}")
+        assert response.status_code == 200
+    assert len(tickets(world)) == 3
+
+
+def test_acks_never_call_slack_for_who_the_bot_is(world):
+    world.slack.command("/oncall", "now", "U0ENG00001")
+    world.slack.message("C0RANDOM001", APP_DEV, "hello")
+    # Only the work phase may ask (once per process), never the ack path.
+    assert len(world.fake.calls_to("auth.test")) <= 1
+
+
+# ---- durable work -------------------------------------------------------------------------------
+
+
+def test_a_request_is_stored_whole_and_marked_done_when_its_work_is_done(world):
+    response, _ = world.slack.message(HELP, APP_DEV, "Deploys fail", event_id="Ev0STORED1")
+    assert response.status_code == 200
+    stored = row(world, "event:Ev0STORED1")
+    assert stored.status == DONE and stored.attempts == 1 and stored.done_at is not None
+    assert len(tickets(world)) == 1
+
+
+def test_work_that_failed_is_retried_from_the_store_until_done(world):
+    original = world.runtime.db.session
+    calls = {"n": 0}
+
+    def flaky():
+        # The insert and the claim go through; the listener's own unit of work fails.
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("database went away")
+        return original()
+
+    world.runtime.db.session = flaky  # type: ignore[method-assign]
+    try:
+        response, _ = world.slack.message(HELP, APP_DEV, "Builds hang", event_id="Ev0FLAKY01")
+    finally:
+        world.runtime.db.session = original  # type: ignore[method-assign]
+    assert response.status_code == 200
+    assert row(world, "event:Ev0FLAKY01").status == PENDING
+    assert tickets(world) == []
+    world.advance(minutes=1)
+    assert row(world, "event:Ev0FLAKY01").status == DONE
+    assert len(tickets(world)) == 1
+    world.advance(minutes=10)
+    assert len(tickets(world)) == 1
+
+
+def test_a_slack_retry_of_a_request_whose_first_try_never_finished_is_processed(world):
+    body = message_envelope(world, "Ev0CUTOFF1", "The registry is down")
+    # The first try was stored, then the process died before it did anything.
+    accept(
+        world.db,
+        "event",
+        "event:Ev0CUTOFF1",
+        world.clock.now(),
+        body=body,
+        headers={"content-type": "application/json"},
+    )
+    headers = signed_headers(body) | {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"}
+    response = world.http.post("/slack/events", content=body, headers=headers)
+    world.settle()
+    assert response.status_code == 200
+    assert [t.summary for t in tickets(world)] == ["The registry is down"]
+    again = world.http.post("/slack/events", content=body, headers=headers)
+    assert again.status_code == 200 and len(tickets(world)) == 1
+
+
+def test_work_a_dead_receiver_held_is_taken_over_when_its_lease_runs_out(world):
+    body = message_envelope(world, "Ev0ORPHAN1", "Can't reach the VPN")
+    accept(
+        world.db,
+        "event",
+        "event:Ev0ORPHAN1",
+        world.clock.now(),
+        body=body,
+        headers={"content-type": "application/json"},
+    )
+    worker = inbox_worker(world.runtime)
+    assert worker.sweep() == 0  # the receiver's head start: nobody else takes it yet
+    world.clock.set(world.clock.now() + worker.lease + timedelta(seconds=1))
+    assert worker.sweep() == 1
+    world.settle()
+    assert len(tickets(world)) == 1
+    assert row(world, "event:Ev0ORPHAN1").status == DONE
+
+
+def test_a_page_button_is_answered_before_its_work_and_the_work_is_done_once(world):
+    sent = send(world, "alertmanager", alertmanager_body())
+    (page_id,) = sent.json()["page_ids"]
+    (message,) = [m for m in world.fake.dms(PRIMARY) if m.text.startswith("Page #")]
+    response = world.slack.press(message, "page.acknowledge", PRIMARY)
+    assert response.status_code == 200 and response.content == b""
+    with world.db.session() as session:
+        assert session.get(Page, page_id).acknowledged_by == PRIMARY
+    with world.db.session() as session:
+        actions = session.exec(select(InboxEvent).where(InboxEvent.kind == "action")).all()
+    assert [a.status for a in actions] == [DONE]
