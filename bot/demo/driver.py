@@ -64,7 +64,9 @@ class SlackDriver:
         return f"{next(self._ids)}.{int(time.time())}.{hashlib.md5(str(time.time_ns()).encode()).hexdigest()}"
 
     def _ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ids):06d}"
+        # People's messages take the upper half of the fraction, the fake Slack's posts the lower,
+        # so a person's reply can never get the same ts as the bot message it answers.
+        return f"{int(time.time())}.{500000 + next(self._ids):06d}"
 
     # -- Events API -----------------------------------------------------------------------------
 
