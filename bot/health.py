@@ -30,7 +30,7 @@ class Heartbeat:
     """
 
     name: str
-    allowed: float = 120.0
+    allowed: float | None = 120.0  # None: only the thread's liveness counts
     monotonic: Callable[[], float] = time.monotonic
     thread: Callable[[], threading.Thread | None] | None = None
     started: float = field(init=False)
@@ -48,6 +48,8 @@ class Heartbeat:
             running = self.thread()
             if running is not None and not running.is_alive():
                 return f"the {self.name} thread has stopped"
+        if self.allowed is None:
+            return None
         since = self.monotonic() - (self.last if self.last is not None else self.started)
         if since > self.allowed:
             if self.last is None:
@@ -63,9 +65,8 @@ def watch_workers(runtime: Runtime, allowed: float = 120.0) -> None:
     where a process starts them (`serve` without --no-worker, `worker`, `socket`)."""
     scheduler = Heartbeat("scheduler", allowed)
     runtime.scheduler.after_tick.append(scheduler.beat)
-    outbox = Heartbeat("outbox sender", allowed, thread=lambda: _thread_of(runtime.outbox))
-    outbox.beat()  # its loop has no tick hook; its thread's liveness stands in for the beat
-    outbox.allowed = float("inf")
+    # The sender's loop has no per-round hook; its thread's liveness stands in for a beat.
+    outbox = Heartbeat("outbox sender", None, thread=lambda: _thread_of(runtime.outbox))
     runtime.extras[HEARTBEATS] = [scheduler, outbox]
 
 
