@@ -10,6 +10,7 @@ import sys
 import sysconfig
 import tomllib
 import venv
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -128,14 +129,24 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
         capture_output=True,
         text=True,
+        env=_isolated(os.environ),
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return env
 
 
+def _isolated(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without what would let the fresh venv import this checkout instead."""
+    return {
+        k: v for k, v in environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
+
+
 def _run(env: Path, *args: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_"))}
+    clean = {
+        k: v for k, v in _isolated(os.environ).items() if not k.startswith(("OPSBOT_", "SLACK_"))
+    }
     clean.pop("DATABASE_URL", None)
     return subprocess.run(
         [str(env / "bin" / args[0]), *args[1:]],
