@@ -78,7 +78,13 @@ def _thread_of(worker: Any) -> threading.Thread | None:
 
 
 def worker_problems(runtime: Runtime) -> list[str]:
-    return [p for hb in runtime.extras.get(HEARTBEATS, []) if (p := hb.problem())]
+    problems = [p for hb in runtime.extras.get(HEARTBEATS, []) if (p := hb.problem())]
+    # Every replica runs the inbox sweeper (stored requests whose receiver died); once started,
+    # its thread must stay alive.
+    sweeper = _thread_of(runtime.extras.get("inbox"))
+    if sweeper is not None and not sweeper.is_alive():
+        problems.append("the inbox sweeper thread has stopped")
+    return problems
 
 
 def schema_problem(runtime: Runtime) -> str | None:

@@ -317,3 +317,21 @@ def test_a_worker_serves_its_own_health_and_metrics(world):
     assert http.post("/slack/events").status_code == 404  # no Slack endpoints on a worker
     ticks.now += 121
     assert http.get("/healthz").status_code == 503
+
+
+def test_healthz_is_503_when_the_inbox_sweeper_thread_died(world):
+    import threading
+
+    from bot.app import inbox_worker
+
+    sweeper = inbox_worker(world.runtime)
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    sweeper._thread = dead  # its loop ended, as an uncaught error would end it
+    try:
+        response = world.http.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["problems"] == ["the inbox sweeper thread has stopped"]
+    finally:
+        sweeper._thread = None
