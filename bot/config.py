@@ -237,10 +237,10 @@ class EscalationStep(_Model):
     @classmethod
     def _target(cls, notify: str) -> str:
         kind, _, ref = notify.partition(":")
-        if kind not in ("rotation", "user") or not ref:
+        if kind not in ("rotation", "user", "webhook") or not ref:
             raise PydanticCustomError(
                 "target",
-                "'{value}' is not a target (rotation:<id> or user:<Slack id>)",
+                "'{value}' is not a target (rotation:<id>, user:<Slack id> or webhook:<id>)",
                 {"value": notify},
             )
         if kind == "user":
@@ -254,6 +254,33 @@ class EscalationStep(_Model):
     @property
     def target_ref(self) -> str:
         return self.notify.partition(":")[2]
+
+
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+class Webhook(_Model):
+    """An outbound webhook an escalation step can notify (`notify: "webhook:<id>"`), so a
+    phone-capable service (PagerDuty, Opsgenie, a paging gateway) can ring someone. Secrets are
+    never in the file: the config names the environment variable that holds them."""
+
+    id: str
+    format: Literal["pagerduty", "json"]
+    url: str | None = None  # PagerDuty: the Events API v2 endpoint unless given
+    routing_key_env: str | None = None  # PagerDuty: the integration's routing key
+    token_env: str | None = None  # json: sent as `Authorization: Bearer <token>` when set
+    severity: Literal["critical", "error", "warning", "info"] = "critical"  # PagerDuty
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            raise PydanticCustomError("url", "'{value}' is not an http(s) URL", {"value": url})
+        return url
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.url or (PAGERDUTY_EVENTS_URL if self.format == "pagerduty" else None)
 
 
 class EscalationPolicy(_Model):
@@ -375,6 +402,7 @@ class OrgConfig(_Model):
     teams: list[Team] = Field(default_factory=list)
     rotations: list[Rotation] = Field(default_factory=list)
     escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
     alert_routes: list[AlertRoute] = Field(default_factory=list)
     # The policy for alerts no route matches; without it such alerts are refused (HTTP 422).
     alert_default_policy: str | None = None
@@ -402,6 +430,9 @@ class OrgConfig(_Model):
             if policy.id == policy_id:
                 return policy
         raise UnknownPolicy(policy_id)
+
+    def webhook(self, webhook_id: str) -> Webhook | None:
+        return next((w for w in self.webhooks if w.id == webhook_id), None)
 
     def queue(self, queue_id: str) -> Queue:
         for queue in self.support.queues:
@@ -635,6 +666,19 @@ def load_org(path: str | Path, checks: Sequence[OrgCheck] = ()) -> OrgConfig:
     return report.org
 
 
+def _check_webhooks(org: OrgConfig) -> Iterable[ConfigIssue]:
+    for i, hook in enumerate(org.webhooks):
+        loc = ("webhooks", i)
+        if hook.format == "pagerduty" and not hook.routing_key_env:
+            yield ConfigIssue(
+                (*loc, "routing_key_env"),
+                "a PagerDuty webhook needs routing_key_env: the environment variable holding "
+                "the integration's routing key",
+            )
+        if hook.format == "json" and not hook.url:
+            yield ConfigIssue((*loc, "url"), "a json webhook needs a url")
+
+
 # ---- cross references ---------------------------------------------------------------------
 
 
@@ -653,6 +697,8 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
     yield from unique(org.teams, ("teams",))
     yield from unique(org.rotations, ("rotations",))
     yield from unique(org.escalation_policies, ("escalation_policies",))
+    yield from unique(org.webhooks, ("webhooks",))
+    yield from _check_webhooks(org)
     yield from unique(org.applications, ("applications",))
     yield from unique(org.support.queues, ("support", "queues"))
 
@@ -679,6 +725,11 @@ def _check_references(org: OrgConfig) -> Iterable[ConfigIssue]:
                 yield ConfigIssue(
                     ("escalation_policies", i, "steps", j, "notify"),
                     f"unknown rotation '{step.target_ref}'",
+                )
+            if step.target_kind == "webhook" and org.webhook(step.target_ref) is None:
+                yield ConfigIssue(
+                    ("escalation_policies", i, "steps", j, "notify"),
+                    f"unknown webhook '{step.target_ref}' (define it under webhooks:)",
                 )
     for i, route in enumerate(org.alert_routes):
         if route.policy not in policies:

@@ -4,7 +4,7 @@ from bot.directory import Person
 from bot.inbox import InboxEvent
 from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
 from bot.outbox import OutboxMessage
-from bot.paging.models import Page, PageEvent
+from bot.paging.models import Page, PageEvent, WebhookDelivery
 from bot.scheduler import JobRun, Timer
 from bot.support.models import Ticket, TicketEvent
 from bot.wins.models import (
@@ -31,6 +31,7 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "Timer",
+    "WebhookDelivery",
     "WinsCycle",
     "WinsDelegation",
     "WinsDigest",

@@ -77,6 +77,9 @@ class Page(SQLModel, table=True):
         return self.status != "resolved"
 
 
+PENDING = "pending"
+
+
 class PageEvent(SQLModel, table=True):
     """One line of a page's timeline: what happened, who did it, when."""
 
@@ -88,3 +91,26 @@ class PageEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)
     actor: str | None = Field(default=None, max_length=64)
     detail: str = Field(default="", max_length=500)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one outbound webhook (bot.paging.webhooks): a page triggered, acknowledged or
+    resolved."""
+
+    __tablename__ = "page_webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    page_id: int = Field(foreign_key="pages.id", index=True)
+    webhook_id: str = Field(max_length=100)
+    action: str = Field(max_length=16)
+    # The body without secrets; the routing key or token is read from the environment at send.
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=PENDING, max_length=16, index=True)
+    attempts: int = 0
+    not_before: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    response_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)

@@ -26,7 +26,7 @@ from bot.config import OrgConfig
 from bot.durations import format_duration
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.mrkdwn import escape
-from bot.paging import telemetry
+from bot.paging import telemetry, webhooks
 from bot.paging.access import require_responder
 from bot.paging.alerts import FIRING, Alert, route
 from bot.paging.blocks import local, page_blocks, page_text, when
@@ -322,9 +322,11 @@ def _notify_step(
     where = f"step {index + 1}, {step.notify}"
     target = step_target(runtime, session, step, now)
     if target.webhook is not None:
-        from bot.paging import webhooks
-
-        return webhooks.notify(runtime, session, page, target.webhook, where, now)
+        reached, detail = webhooks.notify(runtime, session, page, target.webhook, where, now)
+        _event(session, page, "notified" if reached else "unreachable", now, detail=detail)
+        if reached and index > 0:
+            page.fell_through = True
+        return reached
     if target.user is None:
         kind = "unreachable" if target.unreachable else "skipped"
         _event(session, page, kind, now, detail=f"{where}: {target.problem}")
@@ -656,6 +658,14 @@ def _event(
     telemetry.page_changed(session, page, kind, now, actor, detail)
 
 
+def note(runtime: Runtime, session: Session, page: Page, kind: str, detail: str) -> None:
+    """A line on the page's timeline from outside the chain (e.g. a webhook that failed)."""
+    now = runtime.clock.now()
+    _event(session, page, kind, now, detail=detail)
+    page.version += 1
+    _publish(runtime, session, page, now)
+
+
 def _publish(
     runtime: Runtime,
     session: Session,
@@ -667,6 +677,7 @@ def _publish(
     the newest pending edit of a message; `edit_delay` holds an edit back (never later than an
     edit already waiting) so a storm of repeats becomes a few edits, not one per alert."""
     session.flush()
+    webhooks.follow(runtime, session, page, now)
     if not page.messages:
         return
     keys = [m["key"] for m in page.messages]
@@ -726,6 +737,7 @@ def _delayed_edit(
 def install(runtime: Runtime) -> None:
     from bot.paging import load
 
+    webhooks.install(runtime)
     runtime.scheduler.on_timer(
         ESCALATION_TIMER,
         lambda session, timer, now: on_escalation_timer(runtime, session, timer, now),
