@@ -11,13 +11,15 @@ again); both formats carry the dedup key that makes a repeat harmless.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -41,7 +43,7 @@ _JSON_EVENT = {
 FORMAT_LABEL = {"pagerduty": "PagerDuty Events API v2", "json": "JSON"}
 
 MAX_ATTEMPTS = 8
-TIMEOUT = httpx.Timeout(5.0)
+TIMEOUT_SECONDS = 5.0
 # One drain never holds the scheduler longer than this; what is left goes on the next tick.
 DRAIN_BUDGET_SECONDS = 10.0
 STUCK_AFTER = timedelta(minutes=2)
@@ -240,16 +242,15 @@ class WebhookSender:
         request, problem = _request(hook, body)
         if request is None:
             return self._finish(delivery_id, FAILED, None, problem)
-        try:
-            response = httpx.post(hook.endpoint or "", timeout=TIMEOUT, **request)
-        except httpx.HTTPError as exc:
-            return self._retry_or_fail(delivery_id, attempts, None, f"connection: {exc}")
-        if 200 <= response.status_code < 300:
-            return self._finish(delivery_id, SENT, response.status_code, None)
-        error = f"{response.status_code} {response.text[:200]}".strip()
-        if response.status_code == 429 or response.status_code >= 500:
-            return self._retry_or_fail(delivery_id, attempts, response.status_code, error)
-        return self._finish(delivery_id, FAILED, response.status_code, error)
+        status, answer = _post(hook.endpoint or "", request)
+        if status is None:
+            return self._retry_or_fail(delivery_id, attempts, None, f"connection: {answer}")
+        if 200 <= status < 300:
+            return self._finish(delivery_id, SENT, status, None)
+        error = f"{status} {answer[:200]}".strip()
+        if status == 429 or status >= 500:
+            return self._retry_or_fail(delivery_id, attempts, status, error)
+        return self._finish(delivery_id, FAILED, status, error)
 
     def _retry_or_fail(
         self, delivery_id: int, attempts: int, status: int | None, error: str
@@ -288,19 +289,32 @@ class WebhookSender:
 
 
 def _request(hook: Webhook, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """The httpx arguments for a delivery, with its secret from the environment."""
+    """The JSON body and headers of a delivery, with its secret from the environment."""
+    headers = {"Content-Type": "application/json", "User-Agent": "opsbot"}
     if hook.format == "pagerduty":
         key = os.environ.get(hook.routing_key_env or "")
         if not key:
             return None, f"the environment variable {hook.routing_key_env} is not set"
-        return {"json": {"routing_key": key, **body}}, ""
-    headers = {}
+        return {"json": {"routing_key": key, **body}, "headers": headers}, ""
     if hook.token_env:
         token = os.environ.get(hook.token_env)
         if not token:
             return None, f"the environment variable {hook.token_env} is not set"
         headers["Authorization"] = f"Bearer {token}"
     return {"json": body, "headers": headers}, ""
+
+
+def _post(url: str, request: dict[str, Any]) -> tuple[int | None, str]:
+    """(HTTP status, body text), or (None, why) when no answer came (refused, timed out)."""
+    data = json.dumps(request["json"]).encode()
+    http = urllib.request.Request(url, data=data, headers=request["headers"], method="POST")
+    try:
+        with urllib.request.urlopen(http, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, response.read(2000).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(2000).decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(getattr(exc, "reason", exc))
 
 
 def install(runtime: Runtime) -> WebhookSender:
