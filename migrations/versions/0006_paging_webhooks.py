@@ -1,7 +1,7 @@
 """paging: outbound webhook deliveries (PagerDuty Events API v2, generic JSON)
 
 Revision ID: 0006
-Revises: 0012
+Revises: 0009
 Create Date: 2026-12-02 03:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import bot.db
 
 revision = "0006"
-down_revision = "0012"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
