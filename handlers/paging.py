@@ -271,7 +271,8 @@ def register(app: App, runtime: Runtime) -> None:
                     business_impact=_value(view, "impact"),
                     why_page=_value(view, "why"),
                 )
-                text = requester_text(runtime, page, service.page_events(session, page.id or 0))
+                events = service.page_events(session, page.id or 0)
+                text = requester_text(runtime, session, page, events)
         except OpsbotError as exc:
             tell_user(client, meta.get("channel"), user, f":warning: {mrkdwn.escape(str(exc))}")
             return
@@ -384,7 +385,7 @@ def _reached_mention(reached: str) -> str:
     return f"the `{mrkdwn.escape(ref)}` webhook" if kind == "webhook" else person(reached)
 
 
-def requester_text(runtime: Runtime, page: Any, events: list[Any]) -> str:
+def requester_text(runtime: Runtime, session: Any, page: Any, events: list[Any]) -> str:
     """What the person who paged is told: who was reached, or that nobody was and what now."""
     reached = [e for e in events if e.kind == "notified"]
     problems = [e.detail for e in events if e.kind in ("skipped", "unreachable") and e.detail]
@@ -400,7 +401,7 @@ def requester_text(runtime: Runtime, page: Any, events: list[Any]) -> str:
             "acknowledgement or escalation updates it there."
         )
     why = "; ".join(mrkdwn.escape(p) for p in problems) or "no step of the policy reached anyone"
-    managers = _managers(runtime, page.team_id)
+    managers = _managers(runtime, session, page.team_id)
     call = (
         f" Call {managers} or someone from the team directly"
         if managers
@@ -418,11 +419,12 @@ def _team_channel(runtime: Runtime, team_id: str | None) -> str | None:
     return team.channel if team else None
 
 
-def _managers(runtime: Runtime, team_id: str | None) -> str:
+def _managers(runtime: Runtime, session: Any, team_id: str | None) -> str:
+    # The caller's session: a second one would wait on its write lock (SQLite) to cache e-mails.
     team = next((t for t in runtime.org.teams if t.id == team_id), None)
     if team is None or not team.managers:
         return ""
-    return " or ".join(person(runtime.directory.user_id(m)) for m in team.managers)
+    return " or ".join(person(runtime.directory.user_id(m, session=session)) for m in team.managers)
 
 
 # ---- App Home ------------------------------------------------------------------------------

@@ -173,6 +173,17 @@ def test_page_to_a_rotation_with_nobody_on_call_says_nobody_was_reached_and_what
     assert page_row(world, 1).notified == []
 
 
+def test_nobody_reached_names_managers_given_by_e_mail_without_waiting_on_the_database(
+    world_factory,
+):
+    world = world_factory(
+        org_yaml=LONELY.replace("managers: [U0MGR00001]", "managers: [maya@example.com]")
+    )
+    page_by_hand(world, "infra-oncall")
+    (told,) = ephemerals_to(world, APP_ENGINEER)
+    assert f"Call <@{MANAGER}>" in told
+
+
 def test_page_that_reaches_someone_says_who(world):
     page_by_hand(world, "infra")
     (told,) = ephemerals_to(world, APP_ENGINEER)
