@@ -97,6 +97,32 @@ def register(app: App, runtime: Runtime) -> None:
             )
             flows.announce_swap_declined(session, runtime.org, swap, now, _resolve(runtime))
 
+    @app.action("oncall.cover_confirm")
+    @friendly_errors
+    def cover_confirm(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:
+        ack()
+        try:
+            request = json.loads(body["actions"][0].get("value") or "")
+            start = datetime.fromtimestamp(int(request["start"]), UTC)
+            end = datetime.fromtimestamp(int(request["end"]), UTC)
+            person, rotation_id = str(request["person"]), str(request["rotation"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput("This confirmation is damaged; run `/oncall cover` again.") from None
+        user_id = body["user"]["id"]
+        result = _give_cover(
+            runtime, user_id, person, rotation_id, start, end, request.get("reason"), True
+        )
+        respond(
+            replace_original=True,
+            text=_override_confirmation(runtime, result),
+            response_type="ephemeral",
+        )
+
+    @app.action("oncall.cover_cancel")
+    def cover_cancel(ack: Ack, respond: Any) -> None:
+        ack()
+        respond(replace_original=True, text="No cover was given.", response_type="ephemeral")
+
     @app.action("oncall.write_notes")
     @friendly_errors
     def write_notes(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:
@@ -144,6 +170,7 @@ def register(app: App, runtime: Runtime) -> None:
         start = values["start"]["start"].get("selected_date_time")
         end = values["end"]["end"].get("selected_date_time")
         reason = (values.get("reason", {}).get("reason") or {}).get("value")
+        confirmed = bool((values.get("outsider", {}).get("outsider") or {}).get("selected_options"))
         missing = {
             block: "Required"
             for block, value in (
@@ -171,10 +198,17 @@ def register(app: App, runtime: Runtime) -> None:
                     now,
                     reason=reason,
                     same=_same(runtime),
+                    outsider_confirmed=confirmed,
                 )
                 flows.announce_override(
                     session, runtime.org, result, user_id, now, _resolve(runtime)
                 )
+        except service.OutsideRotation as exc:
+            ack(
+                response_action="errors",
+                errors={"person": f"{exc} (tick the box at the bottom)"[:150]},
+            )
+            return
         except NotAllowed as exc:
             ack(response_action="errors", errors={"rotation": str(exc)})
             return
@@ -218,10 +252,12 @@ def _schedule(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_
         segments = service.upcoming_shifts(
             session, runtime.org, rotation.id, now, now + timedelta(weeks=weeks)
         )
-    blocks = messages.schedule_blocks(
+    parts = messages.schedule_messages(
         rotation.id, segments, runtime.org.rotation_zone(rotation.id), _mention(runtime)
     )
-    ephemeral(respond, f"Upcoming {rotation.id} shifts", blocks)
+    for number, blocks in enumerate(parts, start=1):
+        more = f" ({number} of {len(parts)})" if len(parts) > 1 else ""
+        ephemeral(respond, f"Upcoming {rotation.id} shifts{more}", blocks)
 
 
 def _cover(
@@ -248,11 +284,42 @@ def _cover(
     start = take_instant(words, zone, now)
     end = take_end(words, start, zone, now)
     reason = " ".join(words) or None
+    try:
+        result = _give_cover(runtime, user_id, person, rotation.id, start, end, reason, False)
+    except service.OutsideRotation as exc:
+        request = {
+            "person": person,
+            "rotation": rotation.id,
+            "start": int(start.timestamp()),
+            "end": int(end.timestamp()),
+            "reason": reason,
+        }
+        question = (
+            f"{mrkdwn.user(person)} is not a member of *{mrkdwn.escape(rotation.id)}* or of team "
+            f"*{mrkdwn.escape(exc.team_id)}*, so they may not know its systems or its runbooks. "
+            "Give them the cover anyway?"
+        )
+        ephemeral(respond, str(exc), messages.outsider_cover_blocks(question, json.dumps(request)))
+        return
+    ephemeral(respond, _override_confirmation(runtime, result))
+
+
+def _give_cover(
+    runtime: Runtime,
+    user_id: str,
+    person: str,
+    rotation_id: str,
+    start: datetime,
+    end: datetime,
+    reason: str | None,
+    outsider_confirmed: bool,
+) -> service.OverrideResult:
+    now = runtime.clock.now()
     with runtime.db.session() as session:
         result = service.create_override(
             session,
             runtime.org,
-            rotation.id,
+            rotation_id,
             person,
             start,
             end,
@@ -260,9 +327,10 @@ def _cover(
             now,
             reason=reason,
             same=_same(runtime),
+            outsider_confirmed=outsider_confirmed,
         )
         flows.announce_override(session, runtime.org, result, user_id, now, _resolve(runtime))
-    ephemeral(respond, _override_confirmation(runtime, result))
+    return result
 
 
 def _cancel(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: Any) -> None:
@@ -279,10 +347,17 @@ def _cancel(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: 
         flows.announce_cancelled_override(
             session, runtime.org, result, user_id, now, _resolve(runtime)
         )
-    ephemeral(
-        respond,
-        f":white_check_mark: Override #{override_id} is cancelled; the schedule applies again.",
-    )
+    other = result.other_half
+    if other is not None:
+        text = (
+            f":white_check_mark: Swap #{result.override.swap_id} is cancelled, both halves "
+            f"(overrides #{override_id} and #{other.id}); the schedule applies again."
+        )
+    else:
+        text = (
+            f":white_check_mark: Override #{override_id} is cancelled; the schedule applies again."
+        )
+    ephemeral(respond, text)
 
 
 def _swap(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: Any) -> None:

@@ -202,6 +202,12 @@ def announce_override(
     mention = _mention(resolve)
     span = _override_span(org, override)
     why = f"\nReason: {escape(override.reason)}" if override.reason else ""
+    if result.outsider:
+        team = org.rotation(override.rotation_id).team
+        why += (
+            f"\n:warning: {mention(override.person)} is not in *{escape(override.rotation_id)}* "
+            f"or team *{escape(team)}*; {mention(actor)} confirmed the cover anyway."
+        )
     replaced = ", ".join(mention(p) for p in result.replaced)
 
     def by(person: str) -> str:
@@ -242,21 +248,32 @@ def announce_cancelled_override(
 ) -> None:
     override = result.override
     mention = _mention(resolve)
-    span = _override_span(org, override)
+    halves = [o for o in (override, result.other_half) if o is not None]
+    if result.other_half is not None:
+        what = f"swap #{override.swap_id} (both halves: " + "; ".join(
+            f"{mention(o.person)} covering {_override_span(org, o)}" for o in halves
+        )
+        what += "). Both of you keep your own shifts as scheduled"
+    else:
+        what = (
+            f"override #{override.id} "
+            f"({mention(override.person)} covering {_override_span(org, override)})"
+        )
     told = set()
+    people = [p for o in halves for p in (o.person, o.replaces) if p]
     # dict.fromkeys: each person once, in a stable order (a set's order varies per run).
-    for person in dict.fromkeys(p for p in (override.person, override.replaces) if p):
+    for person in dict.fromkeys(people):
         told.add(resolve(person))
         _dm(
             session,
             f"oncall:override:{override.id}:cancelled:dm:{resolve(person)}",
             person,
-            f":x: {mention(actor)} cancelled override #{override.id} "
-            f"({mention(override.person)} covering {span}).",
+            f":x: {mention(actor)} cancelled {what}.",
             now,
             resolve,
         )
-    unschedule_override(session, override)
+    for half in halves:
+        unschedule_override(session, half)
     after_change(session, org, override.rotation_id, result.before, now, resolve, told)
 
 
@@ -465,14 +482,29 @@ def handoff(
     resolve: Resolve,
     extras: Mapping[str, Any],
 ) -> None:
-    """The handoff report in the team channel and to both people, then the review agenda."""
+    """The handoff report in the team channel and to both people, then the review agenda.
+
+    Runs at every scheduled handoff and at every override's edges, and reports only when the
+    rotation really changes hands at `at`: a cover for the incoming person that starts early
+    makes the handoff happen at the cover's start (the person who really handed over gets the
+    report and the agenda), and a one-person rotation never hands over to itself.
+    """
     rotation = org.rotation(rotation_id)
     zone = org.rotation_zone(rotation_id)
     cadence = Cadence.of(rotation, zone)
-    index = cadence.index_at(at)
-    shift_start = cadence.handoff(index - 1) if index else at
     outgoing = service.who_is_on_call(session, org, rotation_id, at - timedelta(microseconds=1))
     incoming = service.who_is_on_call(session, org, rotation_id, at)
+    sync_presence(session, org, rotation_id, at, resolve)
+    if incoming.primary is None or (
+        outgoing.primary is not None and resolve(outgoing.primary) == resolve(incoming.primary)
+    ):
+        return  # nobody changes hands at this instant
+    index = cadence.index_at(at)
+    if index is not None and cadence.handoff(index) == at:
+        # A scheduled handoff reviews the whole shift, covers inside it included.
+        shift_start = cadence.handoff(index - 1) if index else at
+    else:
+        shift_start = outgoing.shift_start or at
     figures = shift_figures(extras, session, rotation_id, shift_start, at)
     open_pages = _provided(extras, "oncall.open_pages", [], session, rotation_id)
     open_tickets = _provided(extras, "oncall.open_tickets", [], session, rotation.team)
@@ -498,7 +530,6 @@ def handoff(
         outbox.post(session, f"{key}:channel", channel, text, now, blocks=blocks)
     for person in dict.fromkeys(p for p in (outgoing.primary, incoming.primary) if p):
         _dm(session, f"{key}:dm:{resolve(person)}", person, text, now, resolve, blocks)
-    sync_presence(session, org, rotation_id, at, resolve)
     facts = {
         "rotation": rotation_id,
         "at": _iso(at),

@@ -32,6 +32,11 @@ def install(runtime: Runtime) -> None:
         _add_rotation_jobs(runtime, rotation)
 
     def on_edge(session: Session, timer: Timer, now: datetime) -> None:
+        # An override's edge is a change of hands like a scheduled handoff (the report's keys
+        # are the same, so an edge on a handoff reports once).
+        flows.handoff(
+            session, org, timer.payload["rotation"], timer.due_at, now, resolve, runtime.extras
+        )
         flows.sync_presence(session, org, timer.payload["rotation"], now, resolve)
 
     def on_override_reminder(session: Session, timer: Timer, now: datetime) -> None:
@@ -54,6 +59,19 @@ def install(runtime: Runtime) -> None:
 
     sync()
     runtime.scheduler.after_tick.append(sync)
+    try:
+        reconcile_presence(runtime)
+    except DBAPIError as exc:
+        log.info("on-call user group and topic sync skipped: %s", exc.__class__.__name__)
+
+
+def reconcile_presence(runtime: Runtime) -> None:
+    """On start, set every rotation's user group and channel topic from who is on call now: a
+    handoff missed while the bot was down (or a first start) is put right at once."""
+    now = runtime.clock.now()
+    with runtime.db.session() as session:
+        for rotation in runtime.org.rotations:
+            flows.sync_presence(session, runtime.org, rotation.id, now, runtime.directory.user_id)
 
 
 def sync_rosters(runtime: Runtime) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import local_text
 from bot.durations import format_duration
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, split_lines
 from bot.oncall.service import OnCall, PersonLoad, Segment
 from bot.rendering import Mrkdwn, render_parts
 
@@ -87,10 +87,12 @@ def on_call_line(current: OnCall, zone: ZoneInfo, mention: Mention) -> str:
     if current.is_override and current.scheduled and current.scheduled != current.primary:
         line += f" (covering {mention(current.scheduled)})"
     if current.secondary is not None:
-        line += (
-            f" · secondary {mention(current.secondary)} "
-            f"({escape(current.secondary_rotation_id or '')})"
-        )
+        backup = escape(current.secondary_rotation_id or "")
+        if current.secondary == current.primary:
+            # Saying "X · secondary X" would promise a second person who does not exist.
+            line += f" · no separate secondary: {mention(current.secondary)} also holds {backup}"
+        else:
+            line += f" · secondary {mention(current.secondary)} ({backup})"
     return line
 
 
@@ -102,11 +104,17 @@ def now_blocks(lines: Sequence[str]) -> list[dict[str, Any]]:
     return blocks
 
 
-def schedule_blocks(
+# Slack shows at most 50 blocks in one message; the rest of a long schedule goes in the next.
+MAX_BLOCKS = 50
+
+
+def schedule_messages(
     rotation_id: str, segments: Sequence[Segment], zone: ZoneInfo, mention: Mention
-) -> list[dict[str, Any]]:
+) -> list[list[dict[str, Any]]]:
+    """Every shift, one line each, in as many sections (and messages) as they need: a line is
+    never cut and no shift is left out."""
     lines = []
-    for segment in segments[:40]:
+    for segment in segments:
         line = f"{when(segment.start, zone)} → {when(segment.end, zone)}  {mention(segment.person)}"
         if segment.override_id is not None:
             line += f"  _(override #{segment.override_id}"
@@ -115,11 +123,12 @@ def schedule_blocks(
             line += ")_"
         lines.append(line)
     body = "\n".join(lines) if lines else "No shifts in that period."
-    return [
+    blocks = [
         section(f":calendar: *{escape(rotation_id)}*: upcoming shifts (in your time zone)"),
-        section(body),
+        *(section(chunk) for chunk in split_lines(body)),
         context(f"Handoffs are local time in {zone.key}."),
     ]
+    return [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
 
 
 def load_blocks(
@@ -383,8 +392,42 @@ def cover_modal(rotation_ids: Sequence[str], initial_rotation: str | None) -> di
                 "label": {"type": "plain_text", "text": "Reason"},
                 "element": {"type": "plain_text_input", "action_id": "reason", "max_length": 300},
             },
+            {
+                "type": "input",
+                "block_id": "outsider",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Someone from outside"},
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "outsider",
+                    "options": [
+                        {
+                            "text": {
+                                "type": "plain_text",
+                                "text": "They are not in this rotation or its team: cover anyway",
+                            },
+                            "value": "confirmed",
+                        }
+                    ],
+                },
+            },
         ],
     }
+
+
+def outsider_cover_blocks(question: str, request: str) -> list[dict[str, Any]]:
+    """Ask before a cover goes to someone outside the rotation and its team (`question` is
+    mrkdwn the caller built and escaped)."""
+    return [
+        section(f":warning: {question}"),
+        {
+            "type": "actions",
+            "elements": [
+                button("Cover anyway", "oncall.cover_confirm", request, "primary"),
+                button("Cancel", "oncall.cover_cancel", "cancel"),
+            ],
+        },
+    ]
 
 
 HELP = """\

@@ -54,5 +54,36 @@ def check_rotations(org: OrgConfig) -> Iterable[ConfigIssue]:
             )
 
 
+def check_combined_load(org: OrgConfig) -> Iterable[ConfigIssue]:
+    """One person in several on-call rotations (a primary and its secondary, two teams) is on
+    call for the sum of their shares, which the per-rotation check cannot see."""
+    shares: dict[str, dict[int, Fraction]] = {}
+    for index, rotation in enumerate(org.rotations):
+        if rotation.kind != "oncall" or not rotation.members:
+            continue
+        for member in rotation.members:
+            mine = shares.setdefault(member, {})
+            mine[index] = mine.get(index, Fraction(0)) + Fraction(1, len(rotation.members))
+    for person, by_rotation in shares.items():
+        if len(by_rotation) < 2:
+            continue
+        total = sum(by_rotation.values(), Fraction(0))
+        if total <= HARD_LIMIT:
+            continue
+        parts = ", ".join(
+            f"{org.rotations[i].id} {_share_text(share).split(' (')[0]}"
+            for i, share in by_rotation.items()
+        )
+        first = min(by_rotation)
+        yield ConfigIssue(
+            ("rotations", first, "members"),
+            f"puts {person} on call in {len(by_rotation)} rotations ({parts}): "
+            f"{float(total):.0%} of the time combined; nobody should be on call more than "
+            "1 week in 4 (the same person written as a Slack id and as an e-mail address is "
+            "not counted together)",
+            "warning",
+        )
+
+
 # Listed for `handlers.CAPABILITIES`, which runs them in `opsbot config check` and at start.
-CHECKS: tuple[OrgCheck, ...] = (check_rotations,)
+CHECKS: tuple[OrgCheck, ...] = (check_rotations, check_combined_load)

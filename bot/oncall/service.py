@@ -383,11 +383,32 @@ def require_may_change(
 # ---- overrides ------------------------------------------------------------------------------
 
 
+class OutsideRotation(InvalidInput):
+    """The cover names someone outside the rotation and its team: ask before going ahead."""
+
+    def __init__(self, rotation_id: str, team_id: str, person: str) -> None:
+        super().__init__(
+            f"{person} is not a member of {rotation_id} or of team {team_id}, so they may not "
+            "know its systems or its runbooks. Confirm to give them the cover anyway."
+        )
+        self.rotation_id, self.team_id, self.person = rotation_id, team_id, person
+
+
+def is_outsider(org: OrgConfig, rotation_id: str, person: str, same: SamePerson = same_ref) -> bool:
+    """Neither in the rotation nor among its team's members and managers."""
+    rotation = org.rotation(rotation_id)
+    team = org.team(rotation.team)
+    insiders = [*rotation.members, *team.members, *team.managers]
+    return not any(same(ref, person) or ref == person for ref in insiders)
+
+
 @dataclass(frozen=True)
 class OverrideResult:
     override: Override
     replaced: list[str]  # who would have been on call during the window
     before: dict[str, tuple[datetime, datetime] | None]
+    other_half: Override | None = None
+    outsider: bool = False  # the cover went, confirmed, to someone outside rotation and team  # a swap's other override, cancelled with this one
 
 
 def create_override(
@@ -402,9 +423,14 @@ def create_override(
     *,
     reason: str | None = None,
     same: SamePerson = same_ref,
+    outsider_confirmed: bool = False,
 ) -> OverrideResult:
-    """`person` covers the rotation from `start` to `end` (actor must be allowed to change it)."""
-    org.rotation(rotation_id)
+    """`person` covers the rotation from `start` to `end` (actor must be allowed to change it).
+
+    A person outside the rotation and its team raises `OutsideRotation` unless the actor has
+    confirmed it (`outsider_confirmed`), after every other check has passed.
+    """
+    rotation = org.rotation(rotation_id)
     require_may_change(org, rotation_id, actor, same)
     start, end = as_utc(start), as_utc(end)
     if end <= start:
@@ -425,6 +451,9 @@ def create_override(
         raise InvalidInput(f"{rotation_id} has no shifts between those times.")
     if all(same(s.person, person) for s in covered):
         raise InvalidInput("That person is already on call for the whole of that time.")
+    outsider = is_outsider(org, rotation_id, person, same)
+    if outsider and not outsider_confirmed:
+        raise OutsideRotation(rotation_id, rotation.team, person)
     before = next_shifts_by_person(session, org, rotation_id, now)
     replaced = []
     for segment in covered:
@@ -443,7 +472,7 @@ def create_override(
     )
     session.add(override)
     session.flush()
-    return OverrideResult(override, replaced, before)
+    return OverrideResult(override, replaced, before, outsider=outsider)
 
 
 def cancel_override(
@@ -461,11 +490,42 @@ def cancel_override(
     require_may_change(org, override.rotation_id, actor, same)
     if as_utc(override.end) <= now:
         raise Conflict(f"Override #{override_id} is over already.")
+    other = _other_half(session, override)
+    if other is not None:
+        # Cancelling one half alone would leave one person on call twice and the other not at
+        # all; a swap is undone whole, and only while neither half has begun.
+        started = [o for o in (override, other) if as_utc(o.start) <= now]
+        if started:
+            raise Conflict(
+                f"Override #{override_id} is half of swap #{override.swap_id} "
+                f"(with override #{other.id}), and #{started[0].id} has already begun, so "
+                "the swap cannot be undone: cancelling one half would put one person on call "
+                "twice. Ask for a new swap, or arrange a cover with `/oncall cover`."
+            )
     before = next_shifts_by_person(session, org, override.rotation_id, now)
-    override.cancelled_at = now
-    override.cancelled_by = actor
+    for cancelled in (override, other):
+        if cancelled is not None:
+            cancelled.cancelled_at = now
+            cancelled.cancelled_by = actor
+    if other is not None and override.swap_id is not None:
+        swap = session.get(SwapRequest, override.swap_id)
+        if swap is not None:
+            swap.status = "cancelled"
     session.flush()
-    return OverrideResult(override, [override.person], before)
+    return OverrideResult(override, [override.person], before, other)
+
+
+def _other_half(session: Session, override: Override) -> Override | None:
+    """The other override of the swap `override` belongs to, if it is still in force."""
+    if override.kind != "swap" or override.swap_id is None:
+        return None
+    return session.exec(
+        select(Override).where(
+            Override.swap_id == override.swap_id,
+            Override.id != override.id,
+            col(Override.cancelled_at).is_(None),
+        )
+    ).first()
 
 
 def overrides_of(session: Session, rotation_id: str, now: datetime) -> list[Override]:
