@@ -114,7 +114,7 @@ def accepted_swap(world) -> list[int]:
 
 
 def test_cancelling_one_half_of_an_accepted_swap_cancels_both(world):
-    first, second = accepted_swap(world)
+    _first, second = accepted_swap(world)
     world.slack.command("/oncall", f"cancel {second}", user=ERIN)
     assert "both halves" in reply_text(world)
     with world.db.session() as session:
@@ -127,7 +127,7 @@ def test_cancelling_one_half_of_an_accepted_swap_cancels_both(world):
 
 
 def test_a_swap_whose_first_half_has_begun_cannot_be_cancelled_by_halves(world):
-    first, second = accepted_swap(world)
+    _first, second = accepted_swap(world)
     world.advance(utc("2026-12-01 12:00") - world.clock.now())  # Alice works Erin's week
     world.slack.command("/oncall", f"cancel {second}", user=ERIN)
     assert "cannot be undone" in reply_text(world) and "/oncall cover" in reply_text(world)
