@@ -3,7 +3,8 @@ and the database schema, and says how to fix each problem it finds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
@@ -38,6 +39,7 @@ def check(org: OrgConfig, client: WebClient, db: Database) -> list[Finding]:
         findings += _channels(org, client)
         findings += _usergroups(org, client)
         findings += _people(org, client)
+    findings += _webhook_secrets(org, os.environ)
     findings.append(_database(db))
     return findings
 
@@ -194,6 +196,30 @@ def _people(org: OrgConfig, client: WebClient) -> Iterator[Finding]:
             yield Finding("people", False, f"{email} ({where}): {error}", fix)
     if not bad:
         yield Finding("people", True, f"all {len(emails)} e-mail address(es) are Slack users")
+
+
+# ---- webhooks ------------------------------------------------------------------------------------
+
+
+def _webhook_secrets(org: OrgConfig, environ: Mapping[str, str]) -> Iterator[Finding]:
+    """A webhook's secret lives in the environment variable the config names: is it set here?"""
+    hooks = list(getattr(org, "webhooks", []))
+    if not hooks:
+        return
+    bad = 0
+    for hook in hooks:
+        for key in ("routing_key_env", "token_env"):
+            variable = getattr(hook, key, None)
+            if variable and not environ.get(variable):
+                bad += 1
+                yield Finding(
+                    "webhooks",
+                    False,
+                    f"webhook {hook.id}: {variable} ({key}) is not set in this environment",
+                    f"set {variable} where opsbot runs (the secret stays out of the config file)",
+                )
+    if not bad:
+        yield Finding("webhooks", True, f"the secrets of all {len(hooks)} webhook(s) are set")
 
 
 # ---- database ------------------------------------------------------------------------------------

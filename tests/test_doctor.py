@@ -171,3 +171,27 @@ def _head() -> str:
     from bot.db import schema_status
 
     return schema_status(Database("sqlite://")).head
+
+
+def test_a_webhook_whose_secret_is_not_in_the_environment_is_a_problem(world_factory, monkeypatch):
+    org = ORG.replace(
+        '      - {notify: "user:quinn@example.com", after: 30m}\n',
+        '      - {notify: "user:quinn@example.com", after: 30m}\n'
+        '      - {notify: "webhook:pagerduty-infra", after: 40m}\n',
+    ) + (
+        "webhooks:\n"
+        "  - {id: pagerduty-infra, format: pagerduty, routing_key_env: OPSBOT_TEST_PD_KEY}\n"
+    )
+    world = world_factory(org_yaml=org)
+    world.fake.add_user("U0ENG00003", "carla", "carla@example.com")
+    world.fake.add_user("U0MGR00009", "quinn", "quinn@example.com")
+    world.fake.existing_usergroups.add("S0INFRAONC")
+    monkeypatch.delenv("OPSBOT_TEST_PD_KEY", raising=False)
+    (problem,) = problems(world)
+    assert problem == (
+        "FAIL webhooks: webhook pagerduty-infra: OPSBOT_TEST_PD_KEY (routing_key_env) is not set "
+        "in this environment\n     fix: set OPSBOT_TEST_PD_KEY where opsbot runs (the secret "
+        "stays out of the config file)"
+    )
+    monkeypatch.setenv("OPSBOT_TEST_PD_KEY", "R0UT1NGKEY")
+    assert "ok   webhooks: the secrets of all 1 webhook(s) are set" in lines(world)
