@@ -239,3 +239,20 @@ def test_config_check_names_an_unknown_webhook_and_a_pagerduty_hook_without_its_
 def test_config_check_refuses_a_bad_webhook(hook, message):
     report = check_org_text(sample_org_text() + f"\nwebhooks:\n  - {hook}\n")
     assert any(message in str(issue) for issue in report.errors), report.errors
+
+
+def test_a_page_stood_down_by_its_closed_source_or_cleared_alert_resolves_in_pagerduty(
+    hooked, receiver
+):
+    from bot.paging import service
+    from tests.paging_samples import alertmanager_alert
+
+    send(hooked, "alertmanager", alertmanager_body())
+    send(hooked, "generic", {"summary": "Backups failing", "labels": {"team": "infra"}})
+    hooked.advance(minutes=45)
+    with hooked.db.session() as session:
+        service.stand_down(hooked.runtime, session, 2, None, "its support request was resolved")
+    send(hooked, "alertmanager", alertmanager_body(alertmanager_alert(status="resolved")))
+    hooked.tick()
+    events = [(r["json"]["dedup_key"], r["json"]["event_action"]) for r in receiver.to("/pd")]
+    assert ("opsbot-page-1", "resolve") in events and ("opsbot-page-2", "resolve") in events
