@@ -113,7 +113,7 @@ def register(app: App, runtime: Runtime) -> None:
                 ]
                 if chooses:
                     raise InvalidInput(
-                        f"You choose highlights for {escape(chooses[0])} rather than write an "
+                        f"You choose highlights for {chooses[0]} rather than write an "
                         "update: I will ask you when the teams below are done (`/wins select`)."
                     )
                 raise NotAllowed(
