@@ -104,18 +104,32 @@ def install(runtime: Runtime) -> None:
         custom = runtime.extras.get(TRANSPORT_KEY)
         if custom is not None:
             return custom
-        if not runtime.settings.smtp_url:
-            raise MailNotConfigured("OPSBOT_SMTP_URL is not set")
-        return smtp_transport(runtime.settings.smtp_url)
+        missing = [
+            name
+            for name, value in (
+                ("OPSBOT_SMTP_URL", runtime.settings.smtp_url),
+                ("OPSBOT_MAIL_FROM", runtime.settings.mail_from),
+            )
+            if not value
+        ]
+        if missing:
+            raise MailNotConfigured(" and ".join(missing) + " not set")
+        return smtp_transport(runtime.settings.smtp_url or "")
 
     def on_mail(session: Session, timer: Timer, now: datetime) -> None:
         payload: dict[str, Any] = dict(timer.payload)
-        mail_from = runtime.settings.mail_from or "opsbot@localhost"
-        message = build_message(
-            mail_from, payload["to"], payload["subject"], payload["text"], payload.get("html")
-        )
+        mail_from = runtime.settings.mail_from or "opsbot@localhost"  # only a custom transport
         try:
-            transport()(message)
+            send = transport()
+            send(
+                build_message(
+                    mail_from,
+                    payload["to"],
+                    payload["subject"],
+                    payload["text"],
+                    payload.get("html"),
+                )
+            )
         except (OSError, smtplib.SMTPException, MailNotConfigured) as exc:
             attempt = int(payload.get("attempt", 1))
             timer.last_error = f"{type(exc).__name__}: {exc}"[:500]

@@ -108,7 +108,9 @@ def _vp_publishes(world) -> None:
 def test_stakeholder_email_waits_out_an_smtp_outage(world_factory):
     world = make(world_factory, START)
     smtp = SmtpServer()  # not started yet: the server is down
-    world.runtime.settings = world.settings.model_copy(update={"smtp_url": smtp.url})
+    world.runtime.settings = world.settings.model_copy(
+        update={"smtp_url": smtp.url, "mail_from": "opsbot@example.com"}
+    )
     _vp_publishes(world)
     assert "Builds are twice as fast" in texts(world.fake.posts(LEADS))
     world.advance(timedelta(seconds=30))
@@ -273,3 +275,28 @@ def test_a_failing_news_provider_is_skipped_and_the_form_still_opens(world):
     dumped = json.dumps(world.opened_view())
     assert "4 support tickets, SLA met on 75% of 4 decided" in dumped
     assert "99" not in dumped
+
+
+def test_stakeholder_email_waits_for_missing_mail_settings_and_says_which(world_factory):
+    from sqlmodel import select as sql_select
+
+    from bot.scheduler import Timer
+
+    world = make(world_factory, START)
+    smtp = SmtpServer().start()
+    try:
+        world.runtime.settings = world.settings.model_copy(update={"smtp_url": smtp.url})
+        _vp_publishes(world)
+        world.advance(timedelta(minutes=1))
+        assert smtp.inbox.messages == []
+        with world.db.session() as session:
+            timers = session.exec(sql_select(Timer).where(Timer.kind == "mail.send")).all()
+        assert any("OPSBOT_MAIL_FROM not set" in (t.last_error or "") for t in timers)
+        world.runtime.settings = world.settings.model_copy(
+            update={"smtp_url": smtp.url, "mail_from": "opsbot@example.com"}
+        )
+        world.advance(timedelta(minutes=10))
+        assert len(smtp.inbox.messages) == 1
+        assert smtp.inbox.messages[0]["From"] == "opsbot@example.com"
+    finally:
+        smtp.stop()
