@@ -1,5 +1,5 @@
 """The `opsbot` command line: serve, worker, socket, demo, db upgrade, config check, manifest,
-wins export."""
+wins export, catalog import, migration load and status."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
 from bot.config import ConfigError
+from bot.errors import OpsbotError
 from bot.settings import MissingSetting, Settings
 
 log = logging.getLogger("opsbot")
@@ -242,6 +243,96 @@ def cmd_wins_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store():
+    """Org config, database and clock: enough for commands that only record (the running worker
+    talks to Slack: it announces and notifies from what these commands store)."""
+    from bot.clock import SystemClock
+    from bot.config import load_org
+    from bot.db import Database
+    from handlers import org_checks
+
+    settings = Settings()
+    org = load_org(settings.config_path, checks=org_checks())
+    return org, Database(settings.database_url), SystemClock()
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    from bot.platform_migrations import catalog, flows
+
+    _org, db, clock = _store()
+    try:
+        entities, notes = catalog.read_entities(args.paths)
+    except catalog.CatalogFileError as exc:
+        print(f"opsbot: {exc}\nnothing was imported", file=sys.stderr)
+        return 1
+    now = clock.now()
+    with db.session() as session:
+        result = catalog.import_catalog(session, entities, now)
+        for migration in flows.live_migrations(session):
+            flows.request_sync(session, migration.id, now)
+    result.notes = notes
+    print(result.summary())
+    return 0
+
+
+def cmd_migration_load(args: argparse.Namespace) -> int:
+    from bot.platform_migrations import flows, loading
+
+    org, db, clock = _store()
+    try:
+        spec = loading.read_migration_file(args.path, org)
+    except loading.MigrationFileError as exc:
+        print(f"opsbot: the migration file has errors:\n{exc}", file=sys.stderr)
+        return 1
+    now = clock.now()
+    with db.session() as session:
+        saved = loading.save_spec(session, spec, now)
+        flows.request_sync(session, spec.id, now)
+    verb = "created" if saved.created else ("updated" if saved.changed else "unchanged")
+    print(f"migration {spec.id} {verb} (stage {saved.migration.stage})")
+    if spec.stage == saved.migration.stage:
+        return 0
+    confirmed = args.yes
+    while True:
+        try:
+            with db.session() as session:
+                migration = loading.get_migration(session, spec.id)
+                accepted = flows.change_stage(
+                    session, org, migration, spec.stage, now, confirmed=confirmed
+                )
+            break
+        except flows.NeedsConfirmation as exc:
+            print(exc)
+            if not sys.stdin.isatty():
+                print("opsbot: not changed; run again with --yes to confirm", file=sys.stderr)
+                return 1
+            if input("Activate anyway? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("not changed")
+                return 1
+            confirmed = True
+        except OpsbotError as exc:
+            print(f"opsbot: {exc}", file=sys.stderr)
+            return 1
+    for warning in accepted:
+        print(f"accepted: {warning}")
+    print(f"stage is now {spec.stage}; the opsbot worker announces it and tells the owners")
+    return 0
+
+
+def cmd_migration_status(args: argparse.Namespace) -> int:
+    from bot.platform_migrations import loading, reports
+
+    _org, db, clock = _store()
+    try:
+        with db.session() as session:
+            found = reports.status(session, loading.get_migration(session, args.id), clock.now())
+    except OpsbotError as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 1
+    print(reports.status_text(found, detailed=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opsbot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -304,6 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         help="check the Slack app, channels, user groups, e-mails and schema against the config",
     ).set_defaults(func=cmd_doctor)
+
+    cat = sub.add_parser("catalog", help="the ownership catalog (Backstage entities)")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True, metavar="SUBCOMMAND")
+    imp = cat_sub.add_parser("import", help="import catalog-info.yaml files or directories")
+    imp.add_argument("paths", nargs="+", metavar="PATH")
+    imp.set_defaults(func=cmd_catalog_import)
+
+    mig = sub.add_parser("migration", help="platform migrations")
+    mig_sub = mig.add_subparsers(dest="migration_command", required=True, metavar="SUBCOMMAND")
+    load = mig_sub.add_parser("load", help="create or update a migration from a YAML file")
+    load.add_argument("path", metavar="PATH")
+    load.add_argument("--yes", action="store_true", help="confirm activation without a pilot")
+    load.set_defaults(func=cmd_migration_load)
+    status = mig_sub.add_parser("status", help="a migration's progress as text")
+    status.add_argument("id", metavar="ID")
+    status.set_defaults(func=cmd_migration_status)
     return parser
 
 

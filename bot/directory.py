@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -23,6 +24,20 @@ class Person(SQLModel, table=True):
     email: str = Field(primary_key=True, max_length=255)
     user_id: str = Field(max_length=32, index=True)
     resolved_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PersonZone(SQLModel, table=True):
+    """A person's time zone from their Slack profile (users.info `tz`), refreshed weekly."""
+
+    __tablename__ = "people_zones"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str | None = Field(default=None, max_length=64)
+    fetched_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# People move; a zone read a week ago is still good enough for "inside working hours".
+ZONE_TTL = timedelta(days=7)
 
 
 class Directory:
@@ -62,3 +77,32 @@ class Directory:
     def same_person(self, ref: str, user_id: str) -> bool:
         """Whether a config reference (id or e-mail) names this Slack user."""
         return ref == user_id or self.user_id(ref) == user_id
+
+    def zone(self, user_id: str, session: Session | None = None) -> ZoneInfo | None:
+        """The person's own zone from their Slack profile, cached; None when Slack has none."""
+        if session is not None:
+            return self._zone(session, user_id)
+        with self.db.session() as own:
+            return self._zone(own, user_id)
+
+    def _zone(self, session: Session, user_id: str) -> ZoneInfo | None:
+        now = self.clock.now()
+        cached = session.get(PersonZone, user_id)
+        if cached is None or now - cached.fetched_at > ZONE_TTL:
+            try:
+                tz = self.client.users_info(user=user_id)["user"].get("tz")
+            except SlackApiError as exc:
+                log.warning("cannot read the zone of %s: %s", user_id, exc.response.get("error"))
+                tz = cached.tz if cached is not None else None
+            if cached is None:
+                cached = PersonZone(user_id=user_id, tz=tz, fetched_at=now)
+                session.add(cached)
+            else:
+                cached.tz, cached.fetched_at = tz, now
+            session.flush()
+        if not cached.tz:
+            return None
+        try:
+            return ZoneInfo(cached.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None

@@ -1,10 +1,18 @@
 """Imports every table so SQLModel.metadata is complete (Alembic and the schema test use it)."""
 
-from bot.directory import Person
+from bot.directory import Person, PersonZone
 from bot.inbox import InboxEvent
 from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
 from bot.outbox import OutboxMessage
 from bot.paging.models import Page, PageEvent, WebhookDelivery
+from bot.platform_migrations.models import (
+    CatalogEntity,
+    Migration,
+    MigrationEvent,
+    MigrationTarget,
+    OwnerNudge,
+    StepState,
+)
 from bot.scheduler import JobRun, Timer
 from bot.support.models import Ticket, TicketEvent
 from bot.wins.models import (
@@ -18,15 +26,22 @@ from bot.wins.models import (
 )
 
 __all__ = [
+    "CatalogEntity",
     "HandoffNote",
     "InboxEvent",
     "JobRun",
+    "Migration",
+    "MigrationEvent",
+    "MigrationTarget",
     "OutboxMessage",
     "Override",
+    "OwnerNudge",
     "Page",
     "PageEvent",
     "Person",
+    "PersonZone",
     "RosterRecord",
+    "StepState",
     "SwapRequest",
     "Ticket",
     "TicketEvent",

@@ -26,13 +26,14 @@ from bot.oncall import jobs as oncall_jobs
 from bot.oncall import rules as oncall_rules
 from bot.paging import service as paging_service
 from bot.paging import wins_news as paging_wins_news
+from bot.platform_migrations import jobs as migration_jobs
 from bot.runtime import Runtime, assemble
 from bot.settings import Settings
 from bot.support import schedule as support_schedule
 from bot.support import wins_news as support_wins_news
 from bot.wins import jobs as wins_jobs
 from bot.wins import rules as wins_rules
-from handlers import alerts, home, oncall, paging, support, wins
+from handlers import alerts, home, migrations, oncall, paging, support, wins
 
 Installer = Callable[[Runtime], None]
 Listeners = Callable[[App, Runtime], None]
@@ -89,6 +90,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         listeners=wins.register,
         home_section=wins.home_section,
         manifest=wins.MANIFEST,
+    ),
+    Capability(
+        "platform_migrations",
+        installers=(migration_jobs.install,),
+        listeners=migrations.register,
+        routes=migrations.http_routes,
+        home_section=migrations.home_section,
+        manifest=migrations.MANIFEST,
     ),
 )
 

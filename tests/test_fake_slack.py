@@ -50,7 +50,12 @@ CALLS: dict[str, dict[str, Any]] = {
     "views.publish": {"user_id": "U0ENG00001", "view": {"type": "home", "blocks": []}},
     "reactions.add": {"channel": "C0INFRA0001", "timestamp": "TS", "name": "eyes"},
     "team.info": {},
+    "files.getUploadURLExternal": {"filename": "chart.png", "length": 3},
+    "files.completeUploadExternal": {"files": [{"id": "UPLOADED"}], "channel_id": "D0ENG00001"},
 }
+# Methods newer than the spec snapshot in ../shared/slack-api-specs; their shapes follow Slack's
+# method pages (upload_url + file_id; files[]) and are checked by the upload test below.
+NEWER_THAN_SPEC = {"files.getUploadURLExternal", "files.completeUploadExternal"}
 # Errors the fake gives on its own, with the call that causes each.
 ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ("chat.postMessage", {"channel": "C0INFRA0001"}, "no_text"),
@@ -116,13 +121,13 @@ def test_every_fake_method_has_a_realistic_call_in_this_test():
 
 
 @needs_web_spec
-@pytest.mark.parametrize("method", fake_methods())
+@pytest.mark.parametrize("method", sorted(set(fake_methods()) - NEWER_THAN_SPEC))
 def test_every_fake_method_exists_in_slacks_web_api_spec(method):
     assert f"/{method}" in web_spec()["paths"], f"{method} is not a Slack Web API method"
 
 
 @needs_web_spec
-@pytest.mark.parametrize("method", sorted(CALLS))
+@pytest.mark.parametrize("method", sorted(set(CALLS) - NEWER_THAN_SPEC))
 def test_fake_answers_match_the_specs_success_schema(client, method):
     answer = call(client, method, CALLS[method])
     assert answer["ok"] is True
@@ -296,3 +301,30 @@ def test_spec_files_are_not_copied_into_the_repository():
     root = Path(__file__).resolve().parents[1]
     copies = [p for p in root.rglob("slack_web_openapi*.json") if ".venv" not in p.parts]
     assert copies == []
+
+
+def test_file_upload_takes_the_three_steps_slack_sdk_makes(fake, client):
+    """files_upload_v2: getUploadURLExternal, a POST of the bytes to the loopback upload URL,
+    completeUploadExternal sharing it in a conversation."""
+    png = b"\x89PNG\r\n\x1a\nfake"
+    answer = client.files_upload_v2(
+        channel="D0ENG00001",
+        content=png,
+        filename="burn-up.png",
+        title="Burn-up",
+        initial_comment="Burn-up of the migration",
+    )
+    assert answer["ok"] is True
+    file_id = answer["file"]["id"]
+    assert fake.files[file_id]["content"] == png
+    assert fake.files[file_id]["channels"] == ["D0ENG00001"]
+    url = fake.calls_to("files.getUploadURLExternal")[0].response
+    assert url["upload_url"].startswith(fake.base_url) and url["file_id"] == file_id
+    assert fake.dms("U0ENG00001")[-1].text == "Burn-up of the migration"
+
+
+def test_completing_an_upload_that_never_received_its_bytes_fails(fake, client):
+    file_id = client.files_getUploadURLExternal(filename="x.png", length=3)["file_id"]
+    with pytest.raises(SlackApiError) as raised:
+        client.files_completeUploadExternal(files=[{"id": file_id}])
+    assert raised.value.response["error"] == "file_not_found"

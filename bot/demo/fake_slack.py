@@ -70,6 +70,7 @@ class FakeSlack:
         self.scopes: list[str] | None = None
         self.channels: dict[str, dict[str, Any] | None] = {}
         self.existing_usergroups: set[str] = set()
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> name, bytes, where shared
         self._failures: list[Failure] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -181,8 +182,12 @@ class FakeSlack:
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length).decode("utf-8") if length else ""
+        data = request.rfile.read(length) if length else b""
         url = urlparse(request.path)
+        if url.path.startswith("/upload/"):  # the URL files.getUploadURLExternal hands out
+            self._receive_upload(request, url.path.rsplit("/", 1)[-1], data)
+            return
+        raw = data.decode("utf-8")
         content_type = request.headers.get("Content-Type", "")
         if "json" in content_type:
             args = json.loads(raw or "{}")
@@ -204,6 +209,19 @@ class FakeSlack:
         with self._lock:
             self.calls.append(Call(method, args, headers, body, status))
         self._reply(request, status, body, extra_headers)
+
+    def _receive_upload(self, request: BaseHTTPRequestHandler, file_id: str, data: bytes) -> None:
+        with self._lock:
+            found = self.files.get(file_id)
+            if found is not None:
+                found["content"] = data
+        body = f"OK - {len(data)}" if found is not None else "file not found"
+        raw = body.encode()
+        request.send_response(200 if found is not None else 404)
+        request.send_header("Content-Type", "text/plain")
+        request.send_header("Content-Length", str(len(raw)))
+        request.end_headers()
+        request.wfile.write(raw)
 
     @staticmethod
     def _reply(
@@ -492,6 +510,33 @@ class FakeSlack:
         view = self._view(args.get("view", {}))
         self.home_views[user] = view
         return {"ok": True, "view": view}
+
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ids):09d}"
+        self.files[file_id] = {"name": args["filename"], "content": None, "channels": []}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        done = []
+        for item in files or []:
+            found = self.files.get(item.get("id", ""))
+            if found is None or found["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            channel = args.get("channel_id")
+            found["title"] = item.get("title") or found["name"]
+            if channel:
+                found["channels"].append(channel)
+                if args.get("initial_comment"):
+                    self.messages.append(
+                        Message(self._dm(channel), self._next_ts(), args["initial_comment"], None)
+                    )
+            done.append({"id": item["id"], "title": found["title"], "name": found["name"]})
+        return {"ok": True, "files": done}
 
     def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

@@ -1,0 +1,1 @@
+"""Platform migrations: an ownership catalog, targeted notices, step dependencies, nudges, progress."""
