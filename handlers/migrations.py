@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Route
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound, OpsbotError
 from bot.mrkdwn import escape
 from bot.platform_migrations import blocks, flows, reports
-from bot.platform_migrations.chart import burn_up_png
 from bot.platform_migrations.loading import (
     MigrationFileError,
     UnknownMigration,
@@ -331,6 +330,8 @@ def _status(runtime: Runtime, respond: Any, client: Any, user: str, migration_id
         detailed = user == sponsor or flows.is_platform(runtime, session, user)
     text = reports.status_text(found, detailed=detailed)
     ephemeral(respond, f"```{escape(text)}```")
+    from bot.platform_migrations.chart import burn_up_png  # matplotlib: loaded when first needed
+
     png = burn_up_png(found, now)
     try:
         channel = client.conversations_open(users=user)["channel"]["id"]

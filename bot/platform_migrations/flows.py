@@ -33,7 +33,7 @@ from bot.platform_migrations.models import (
     StepState,
 )
 from bot.platform_migrations.targets import overlaps, sync_targets, targets
-from bot.scheduler import set_timer
+from bot.scheduler import Timer, set_timer
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -65,7 +65,17 @@ def info_only(org: OrgConfig, migration: Migration, now: datetime) -> bool:
 
 def request_sync(session: Session, migration_id: str, now: datetime) -> None:
     """Ask the worker to re-resolve targets, release steps and tell people (it has Slack)."""
-    set_timer(session, SYNC_TIMER, migration_id, now, now)
+    due = now
+    # A sync that already ran at this very instant would swallow the request: go a tick earlier.
+    while (
+        found := session.exec(
+            select(Timer).where(
+                Timer.kind == SYNC_TIMER, Timer.ref == migration_id, Timer.due_at == due
+            )
+        ).first()
+    ) is not None and found.status != "pending":
+        due -= timedelta(microseconds=1)
+    set_timer(session, SYNC_TIMER, migration_id, due, now)
 
 
 def live_migrations(session: Session) -> list[Migration]:

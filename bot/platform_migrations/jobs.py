@@ -30,16 +30,14 @@ def install(runtime: Runtime) -> None:
         ids = [m.id for m in flows.live_migrations(session)] if timer.ref == "*" else [timer.ref]
         for migration_id in ids:
             flows.sync(runtime, session, get_migration(session, migration_id))
+        nudges.schedule(runtime, session)
+
+    def on_nudge(session: Session, timer: Timer, now: datetime) -> None:
+        nudges.run_nudges(runtime, session)
+        nudges.schedule(runtime, session)
 
     runtime.scheduler.on_timer(flows.SYNC_TIMER, on_sync)
-    runtime.scheduler.add_job(
-        RecurringJob(
-            "migration.nudges",
-            nudges.next_run,
-            lambda session, due: nudges.run_nudges(runtime, session),
-            grace=timedelta(minutes=29),
-        )
-    )
+    runtime.scheduler.on_timer(nudges.NUDGE_TIMER, on_nudge)
     runtime.scheduler.add_job(
         RecurringJob(
             "migration.daily",
@@ -80,6 +78,7 @@ def daily(runtime: Runtime, session: Session) -> None:
             summary = reports.daily_summary(session, migration, now)
             if not summary.empty:
                 summaries.append(summary)
+    nudges.schedule(runtime, session)
     team_id = runtime.org.platform_migrations.platform_team
     if not summaries or not team_id:
         return

@@ -12,15 +12,16 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot import outbox
 from bot.clock import wall_time_to_utc
 from bot.config import NudgeBand, OrgConfig, WorkingHours
 from bot.platform_migrations import blocks, flows, steps
 from bot.platform_migrations.blocks import WorkItem
-from bot.platform_migrations.models import Migration
+from bot.platform_migrations.models import Migration, OwnerNudge
 from bot.platform_migrations.targets import targets
+from bot.scheduler import cancel_timers, set_timer
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -33,7 +34,7 @@ DEFAULT_CADENCE = (
 )
 # Inside the horizon but further out than every band: a monthly word is enough.
 BEYOND_BANDS = timedelta(weeks=4)
-RUN_EVERY = timedelta(minutes=30)
+NUDGE_TIMER = "migration.nudge"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -76,30 +77,51 @@ def in_working_hours(
     return next_slot(instant, zone, hours, days) == instant
 
 
-def next_run(after: datetime) -> datetime:
-    """Every half hour on the UTC clock, so half-hour zones start their day on time too."""
-    step = int(RUN_EVERY.total_seconds())
-    seconds = int(after.timestamp()) // step * step + step
-    return datetime.fromtimestamp(seconds, tz=after.tzinfo)
-
-
-def due_work(runtime: Runtime, session: Session) -> dict[str, list[WorkItem]]:
-    """person -> released, unfinished work in migrations that may nudge now."""
-    org, now = runtime.org, runtime.clock.now()
-    found: dict[str, list[WorkItem]] = defaultdict(list)
-    for migration in flows.live_migrations(session):
-        if interval(org, migration, now) is None:
+def candidates(org: OrgConfig, session: Session, now: datetime) -> dict[str, list[Migration]]:
+    """person -> migrations whose nudge is due for them (cheap: no Slack, no ownership walk)."""
+    live = {m.id: m for m in flows.live_migrations(session)}
+    every = {mid: interval(org, m, now) for mid, m in live.items()}
+    found: dict[str, list[Migration]] = defaultdict(list)
+    if not any(every.values()):
+        return found
+    rows = session.exec(
+        select(OwnerNudge).where(col(OwnerNudge.migration_id).in_(list(live)))
+    ).all()
+    due_people = set()
+    for row in rows:
+        gap = every[row.migration_id]
+        if gap is None or (row.snoozed_until is not None and row.snoozed_until > now):
             continue
+        found[row.person].append(live[row.migration_id])
+        last = row.last_nudged_at
+        horizon = flows.horizon_start(org, live[row.migration_id])
+        # Coming within the horizon is news in itself: the first nudge goes out then.
+        if last is None or last + gap <= now or last.date() < horizon:
+            due_people.add(row.person)
+    # A person with one due migration hears about all their others in the same DM.
+    return {person: found[person] for person in sorted(due_people)}
+
+
+def work_of(
+    runtime: Runtime,
+    session: Session,
+    person: str,
+    migrations: list[Migration],
+    owners: dict[tuple[str, str], list[str]],
+) -> list[WorkItem]:
+    """The person's released, unfinished work in these migrations (owners memoised per run)."""
+    org = runtime.org
+    items: list[WorkItem] = []
+    for migration in migrations:
         for target in targets(session, migration.id):
-            if not steps.in_pilot_scope(session, org, migration, target.service):
-                continue
-            items = flows.work_items(session, migration, target.service)
-            if not items:
-                continue
-            owners = flows.owners_by_person(runtime, session, migration, [target.service])
-            for person in owners:
-                found[person] += items
-    return found
+            key = (migration.id, target.service)
+            if key not in owners:
+                in_scope = steps.in_pilot_scope(session, org, migration, target.service)
+                found = flows.owners_by_person(runtime, session, migration, [target.service])
+                owners[key] = list(found) if in_scope else []
+            if person in owners[key]:
+                items += flows.work_items(session, migration, target.service)
+    return items
 
 
 def run_nudges(runtime: Runtime, session: Session) -> list[str]:
@@ -107,30 +129,18 @@ def run_nudges(runtime: Runtime, session: Session) -> list[str]:
     org, now = runtime.org, runtime.clock.now()
     settings = org.platform_migrations
     days = list(org.business_hours.days)
+    owners: dict[tuple[str, str], list[str]] = {}
     nudged = []
-    for person, items in sorted(due_work(runtime, session).items()):
+    for person, migrations in candidates(org, session, now).items():
         zone = runtime.directory.zone(person, session) or ZoneInfo(org.timezone)
         if not in_working_hours(now, zone, settings.working_hours, days):
             continue
-        by_migration: dict[str, list[WorkItem]] = defaultdict(list)
-        for item in items:
-            by_migration[item.migration.id].append(item)
-        included: list[WorkItem] = []
-        any_due = False
-        for migration_id, its in by_migration.items():
-            row = flows.nudge_row(session, migration_id, person)
-            if row.snoozed_until is not None and row.snoozed_until > now:
-                continue
-            every = interval(org, its[0].migration, now)
-            assert every is not None
-            last = row.last_nudged_at
-            if last is None or last + every <= now:
-                any_due = True
-            included += its
-        if not any_due or not included:
+        items = work_of(runtime, session, person, migrations, owners)
+        if not items:  # all their work is finished or waiting: look again next interval
+            for migration in migrations:
+                flows.nudge_row(session, migration.id, person).last_nudged_at = now
             continue
-        deadlines = {i.migration.id: blocks.deadline_text(i.migration) for i in included}
-        text, body = blocks.nudge(included, deadlines)
+        text, body = blocks.nudge(items, {m.id: blocks.deadline_text(m) for m in migrations})
         outbox.post(
             session,
             f"migration:nudge:{person}:{now.isoformat()}",
@@ -140,10 +150,48 @@ def run_nudges(runtime: Runtime, session: Session) -> list[str]:
             blocks=body,
             unfurl_links=False,
         )
-        for migration_id in {i.migration.id for i in included}:
+        for migration_id in {i.migration.id for i in items}:
             row = flows.nudge_row(session, migration_id, person)
             row.last_nudged_at = now
             row.unanswered += 1
             steps.record(session, migration_id, "nudged", now, actor=person)
         nudged.append(person)
     return nudged
+
+
+def next_nudge(runtime: Runtime, session: Session) -> datetime | None:
+    """The earliest instant any owner's nudge falls due, placed inside their working hours."""
+    org, now = runtime.org, runtime.clock.now()
+    live = {m.id: m for m in flows.live_migrations(session)}
+    if not live:
+        return None
+    rows = session.exec(
+        select(OwnerNudge).where(col(OwnerNudge.migration_id).in_(list(live)))
+    ).all()
+    days = list(org.business_hours.days)
+    soonest: datetime | None = None
+    for row in rows:
+        migration = live[row.migration_id]
+        horizon = wall_time_to_utc(
+            datetime.combine(flows.horizon_start(org, migration), time(0)), ZoneInfo(org.timezone)
+        )
+        gap = interval(org, migration, max(now, horizon))
+        last = row.last_nudged_at
+        due = horizon if last is None or last < horizon else last + (gap or BEYOND_BANDS)
+        if row.snoozed_until is not None:
+            due = max(due, row.snoozed_until)
+        zone = runtime.directory.zone(row.person, session) or ZoneInfo(org.timezone)
+        slot = next_slot(max(due, now), zone, org.platform_migrations.working_hours, days)
+        if soonest is None or slot < soonest:
+            soonest = slot
+    return soonest
+
+
+def schedule(runtime: Runtime, session: Session) -> datetime | None:
+    """Keep one pending nudge timer, at the next instant anyone is due (so the scheduler only
+    wakes when there is someone to nudge)."""
+    cancel_timers(session, NUDGE_TIMER, "next")
+    when = next_nudge(runtime, session)
+    if when is not None:
+        set_timer(session, NUDGE_TIMER, "next", when, runtime.clock.now())
+    return when
