@@ -453,7 +453,7 @@ def _open_ticket(
     org = runtime.org
     if not org.support.queues:
         return None
-    from bot.support.service import Request, open_ticket
+    from bot.support.intake import Request, open_ticket
 
     platform = org.platform_migrations.platform_team
     queue = next((q for q in org.support.queues if q.team == platform), org.support.queues[0])
