@@ -303,3 +303,15 @@ def pending(session):
     from bot.scheduler import Timer
 
     return session.exec(select(Timer).where(Timer.status == "pending")).all()
+
+
+def test_blocked_work_is_not_nudged_while_the_platform_team_works_on_it(world):
+    import_catalog(world)
+    load(world, **{"deadline: 2027-03-31": "deadline: 2026-12-20"})  # weekly cadence
+    stage(world, "pg16-upgrade", "active", confirmed=True)
+    with world.db.session() as session:
+        migration = loading.get_migration(session, "pg16-upgrade")
+        flows.block(world.runtime, session, migration, "reports-etl", "driver", MIA, "no COPY")
+    world.advance(timedelta(weeks=2))
+    assert nudge_rows(world, MIA) == []  # her only released step is blocked
+    assert nudge_rows(world, LIAM)  # others still hear

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from bot.demo.chapter_migrations import chapter_migrations
 from bot.demo.chapter_oncall import chapter_oncall
 from bot.demo.chapter_paging import chapter_paging
 from bot.demo.chapter_support import chapter_support
@@ -55,6 +56,7 @@ CHANNELS = {
     "C0LEADS0001": "#platform-leads",
     "C0ANNOUNCE1": "#platform-announce",
     "C0GENERAL01": "#general",
+    "C0MIGPG1601": "#pg16-migration",
 }
 START = datetime(2026, 11, 16, 9, 30, tzinfo=ZoneInfo("America/New_York"))
 
@@ -273,6 +275,7 @@ CHAPTERS: list[Callable[[Story], None]] = [
     chapter_support,
     chapter_paging,
     chapter_wins,
+    chapter_migrations,
 ]
 
 

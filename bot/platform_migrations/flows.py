@@ -22,6 +22,7 @@ from bot.platform_migrations.blocks import WorkItem
 from bot.platform_migrations.loading import step_of, steps_of
 from bot.platform_migrations.models import (
     ACTIVE,
+    BLOCKED,
     DONE,
     DRAFT,
     LIVE_STAGES,
@@ -197,13 +198,15 @@ def announce(runtime: Runtime, session: Session, migration: Migration) -> None:
 
 
 def work_items(
-    session: Session, migration: Migration, service: str, *, released_only: bool = True
+    session: Session, migration: Migration, service: str, *, blocked: bool = True
 ) -> list[WorkItem]:
+    """Released, unfinished steps of a service; nudges leave out blocked ones (the platform
+    team works on those: the owner is not reminded meanwhile)."""
     specs = {s.id: s for s in steps_of(migration)}
     return [
         WorkItem(migration, service, specs[row.step], row.state)
         for row in steps.open_work(session, migration.id, service)
-        if row.step in specs
+        if row.step in specs and (blocked or row.state != BLOCKED)
     ]
 
 

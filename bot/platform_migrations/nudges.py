@@ -120,7 +120,7 @@ def work_of(
                 found = flows.owners_by_person(runtime, session, migration, [target.service])
                 owners[key] = list(found) if in_scope else []
             if person in owners[key]:
-                items += flows.work_items(session, migration, target.service)
+                items += flows.work_items(session, migration, target.service, blocked=False)
     return items
 
 
