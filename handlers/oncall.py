@@ -590,7 +590,14 @@ def home_section(runtime: Runtime, user_id: str) -> list[dict[str, Any]]:
                 until = (
                     f" until {messages.when(current.shift_end, zone)}" if current.shift_end else ""
                 )
-                roles.append(f"You are *on call* for *{mrkdwn.escape(rotation.id)}*{until}.")
+                role = f"You are *on call* for *{mrkdwn.escape(rotation.id)}*{until}."
+                if current.secondary is not None and same(current.secondary, user_id):
+                    role += (
+                        " You are also its secondary (through "
+                        f"{mrkdwn.escape(current.secondary_rotation_id or '')}): nobody else "
+                        "backs you up."
+                    )
+                roles.append(role)
             elif current.secondary is not None and same(current.secondary, user_id):
                 roles.append(
                     f"You are *secondary* for *{mrkdwn.escape(rotation.id)}* (through "

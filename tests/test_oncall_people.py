@@ -226,6 +226,24 @@ def test_one_person_on_a_rotation_and_its_secondary_is_shown_truthfully(world_fa
     reply = reply_text(world)
     assert "secondary <@U0ENG00002>" not in reply
     assert "no separate secondary: <@U0ENG00002> also holds data-oncall" in reply
+    world.slack.home_opened(BOB)
+    home = json.dumps(world.fake.home_views[BOB]["blocks"])
+    assert "You are also its secondary (through data-oncall): nobody else backs you up" in home
+
+
+def test_a_handoff_to_someone_who_is_also_the_secondary_says_there_is_no_separate_one(
+    world_factory,
+):
+    text = sample_org_text().replace(
+        "members: [U0ENG00011, U0ENG00012, U0ENG00013, U0ENG00014]",
+        "members: [U0ENG00011, U0ENG00002, U0ENG00013, U0ENG00014]",
+    )
+    # Tue 10 Nov, 10:00 London: Bob takes data-oncall while on infra-oncall, its secondary.
+    world = world_factory(org_yaml=text, start=datetime(2026, 11, 10, 4, 30, tzinfo=NY))
+    world.advance(minutes=31)
+    report = next(m for m in world.fake.posts("C0DATA00001") if "Handoff for data-oncall" in m.text)
+    assert "No separate secondary: <@U0ENG00002> also holds infra-oncall" in text_of(report)
+    assert "Secondary: <@U0ENG00002>" not in text_of(report)
 
 
 def test_config_check_warns_when_two_rotations_together_break_one_week_in_four():
