@@ -125,17 +125,28 @@ def alembic_config(url: str) -> Any:
     return config
 
 
+# Any constant shared by every opsbot process on the database ("opsbot" in ASCII).
+SCHEMA_LOCK = 0x6F7073626F74
+
+
 def upgrade(url: str, engine: Engine | None = None) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+    """Bring the schema to the newest Alembic revision (idempotent). On PostgreSQL the upgrade
+    holds an advisory lock for its transaction, so replicas starting together on an empty
+    database take turns: the first upgrades, the others find the schema at head."""
     from alembic import command
 
     config = alembic_config(url)
-    if engine is not None:
+    own = engine is None
+    engine = engine or make_engine(url)
+    try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    else:
-        command.upgrade(config, "head")
+    finally:
+        if own:
+            engine.dispose()
 
 
 @dataclass(frozen=True)

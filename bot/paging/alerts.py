@@ -5,8 +5,10 @@ Pure: parsing raises `AlertPayloadError` naming the field at fault, routing rais
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,12 @@ from bot.errors import InvalidInput
 SOURCES = ("alertmanager", "grafana", "generic")
 FIRING, RESOLVED = "firing", "resolved"
 _SUMMARY_LIMIT = 300
+# Column sizes of the page (bot/paging/models.py) that an alert's own values go into.
+_KEY_LIMIT = 255
+_NAME_LIMIT = 200
+_URL_LIMIT = 1000
+
+log = logging.getLogger(__name__)
 
 
 class AlertPayloadError(InvalidInput):
@@ -68,9 +76,8 @@ def parse(source: str, body: Any) -> list[Alert]:
         raise ValueError(f"unknown alert source {source!r}")
     if not isinstance(body, dict):
         raise AlertPayloadError("", "the body must be a JSON object")
-    if source == "generic":
-        return _parse_generic(body)
-    return _parse_alertmanager_like(source, body)
+    alerts = _parse_generic(body) if source == "generic" else _parse_alertmanager_like(source, body)
+    return [_storable(alert) for alert in alerts]
 
 
 def parse_json(source: str, raw: bytes) -> list[Alert]:
@@ -253,3 +260,54 @@ def _label_text(labels: dict[str, str]) -> str:
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
+# ---- values every backend can store ------------------------------------------------------------
+
+
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL characters; Alertmanager would resend a refused batch
+    forever, so they are dropped rather than failing the whole body."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    return value
+
+
+def _storable(alert: Alert) -> Alert:
+    """The alert with every field fitting its column, each change logged as a warning."""
+    where = alert.field_path or "alert"
+    fixed: dict[str, Any] = {}
+    for name in ("fingerprint", "summary", "details", "generator_url", "runbook_url", "policy"):
+        value = getattr(alert, name)
+        if isinstance(value, str) and "\x00" in value:
+            fixed[name] = _no_nul(value)
+    for name in ("labels", "annotations"):
+        value = getattr(alert, name)
+        if _no_nul(value) != value:
+            fixed[name] = _no_nul(value)
+    if fixed:
+        log.warning("%s: NUL characters removed from %s", where, ", ".join(sorted(fixed)))
+    alert = dataclasses.replace(alert, **fixed)
+    if len(alert.dedup_key) > _KEY_LIMIT:
+        # A hash keeps distinct fingerprints distinct, which cutting them short would not.
+        digest = hashlib.sha256(alert.fingerprint.encode()).hexdigest()
+        log.warning(
+            "%s: fingerprint of %s characters replaced by its SHA-256",
+            where,
+            len(alert.fingerprint),
+        )
+        alert = dataclasses.replace(alert, fingerprint=f"sha256:{digest}")
+    for name in ("generator_url", "runbook_url"):
+        url = getattr(alert, name)
+        if url is not None and len(url) > _URL_LIMIT:
+            # A link cut short leads nowhere: the page goes out without it.
+            log.warning("%s: %s of %s characters left off the page", where, name, len(url))
+            alert = dataclasses.replace(alert, **{name: None})
+    name = alert.labels.get("alertname")
+    if name is not None and len(name) > _NAME_LIMIT:
+        log.warning("%s: alertname of %s characters shortened", where, len(name))
+        labels = {**alert.labels, "alertname": name[: _NAME_LIMIT - 1] + "…"}
+        alert = dataclasses.replace(alert, labels=labels)
+    return alert
