@@ -6,7 +6,17 @@ from typing import Any
 
 import yaml
 
-BASE_SCOPES = ["chat:write", "im:write", "users:read", "users:read.email", "commands"]
+# The outbox reads channel and DM history to find a post a crash interrupted (no double post).
+BASE_SCOPES = [
+    "chat:write",
+    "im:write",
+    "users:read",
+    "users:read.email",
+    "commands",
+    "channels:history",
+    "groups:history",
+    "im:history",
+]
 BASE_EVENTS = ["app_home_opened"]
 
 

@@ -99,6 +99,11 @@ outbox_sent = Counter(
 outbox_failed = Counter(
     "opsbot_outbox_failed_total", "Outbox messages given up on", ["method"], registry=REGISTRY
 )
+outbox_expired = Counter(
+    "opsbot_outbox_expired_total",
+    "Outbox messages dropped unsent because they were no longer useful",
+    registry=REGISTRY,
+)
 outbox_retries = Counter(
     "opsbot_outbox_retries_total",
     "Outbox deliveries postponed for a retry",

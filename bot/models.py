@@ -3,7 +3,7 @@
 from bot.directory import Person, PersonZone
 from bot.inbox import InboxEvent
 from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
-from bot.outbox import OutboxMessage
+from bot.outbox import OutboxMessage, SlackHealth
 from bot.paging.models import Page, PageEvent, WebhookDelivery
 from bot.platform_migrations.models import (
     CatalogEntity,
@@ -41,6 +41,7 @@ __all__ = [
     "Person",
     "PersonZone",
     "RosterRecord",
+    "SlackHealth",
     "StepState",
     "SwapRequest",
     "Ticket",

@@ -119,11 +119,12 @@ def build_runtime(
     clock: Clock | None = None,
     client: WebClient | None = None,
     db: Database | None = None,
+    pace_slack: bool = True,
 ) -> Runtime:
     """The runtime with every capability installed; the org is loaded and checked unless given."""
     if org is None:
         org = load_org(settings.config_path, checks=org_checks())
-    runtime = assemble(settings, org, clock=clock, client=client, db=db)
+    runtime = assemble(settings, org, clock=clock, client=client, db=db, pace_slack=pace_slack)
     for capability in CAPABILITIES:
         for install in capability.installers:
             install(runtime)

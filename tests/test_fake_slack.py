@@ -36,7 +36,9 @@ CALLS: dict[str, dict[str, Any]] = {
     "chat.update": {"channel": "C0INFRA0001", "ts": "TS", "text": "Acked"},
     "chat.delete": {"channel": "C0INFRA0001", "ts": "TS"},
     "chat.getPermalink": {"channel": "C0INFRA0001", "message_ts": "TS"},
+    "conversations.history": {"channel": "C0INFRA0001", "oldest": "0"},
     "conversations.open": {"users": "U0ENG00001"},
+    "conversations.replies": {"channel": "C0INFRA0001", "ts": "TS"},
     "conversations.setTopic": {"channel": "C0INFRA0001", "topic": "On call: Alice"},
     "conversations.info": {"channel": "C0INFRA0001"},
     "users.info": {"user": "U0ENG00001"},
@@ -107,6 +109,8 @@ def client(fake: FakeSlack) -> WebClient:
 
 
 def call(client: WebClient, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    if method == "conversations.history":  # the spec wants at least one message back
+        client.chat_postMessage(channel="C0INFRA0001", text="history")
     if "TS" in args.values():
         ts = client.chat_postMessage(channel="C0INFRA0001", text="to act on")["ts"]
         args = {k: ts if v == "TS" else v for k, v in args.items()}

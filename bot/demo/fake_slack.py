@@ -3,6 +3,12 @@
 The demo uses it so opsbot runs with no network; the tests use it (through tests/harness.py)
 to see exactly what the bot sent, and to make Slack fail on purpose (429, 500, ok:false).
 Response shapes follow Slack's published Web API spec (checked by tests/test_fake_slack.py).
+
+It can also behave like Slack under load and in trouble: `enforce(limits)` answers 429 with
+`Retry-After` whenever a call exceeds Slack's per-method or per-channel rate limits (the same
+table the sender paces itself with), and `outage(seconds)` answers 5xx for a window of time.
+Both read time from `monotonic`, which tests replace with their injected clock. It listens on
+127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from bot.outbox.limits import RateLimiter, SlackLimits
 
 TEAM_ID = "T0OPSBOT01"
 BOT_USER_ID = "U0OPSBOT01"
@@ -50,12 +60,30 @@ class Message:
     user: str = BOT_USER_ID
     updates: int = 0
     ephemeral_to: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class Outage:
+    start: float
+    end: float
+    status: int
+    error: str
+    methods: frozenset[str] | None
 
 
 class FakeSlack:
     """Start with `start()`; point SLACK_API_URL (or a WebClient's base_url) at `api_url`."""
 
-    def __init__(self, users: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, dict[str, Any]] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.monotonic = monotonic
+        self.limiter: RateLimiter | None = None
+        self._outages: list[Outage] = []
         self.calls: list[Call] = []
         self.responses: list[Call] = []  # posts to response_url
         self.messages: list[Message] = []
@@ -138,6 +166,39 @@ class FakeSlack:
             error = "internal_error"
         with self._lock:
             self._failures.append(Failure(method, status, error, retry_after, times))
+
+    def enforce(self, limits: SlackLimits | None = None) -> None:
+        """Answer 429 with Retry-After to calls beyond `limits` (Slack's published ones)."""
+        self.limiter = RateLimiter(limits or SlackLimits.published(), monotonic=self.monotonic)
+
+    def outage(
+        self,
+        seconds: float,
+        *,
+        status: int = 500,
+        error: str = "internal_error",
+        methods: list[str] | None = None,
+        after: float = 0.0,
+    ) -> None:
+        """From `after` seconds from now, answer every call (or `methods`) with `status`."""
+        start = self.monotonic() + after
+        with self._lock:
+            self._outages.append(
+                Outage(
+                    start,
+                    start + seconds,
+                    status,
+                    error,
+                    frozenset(methods) if methods else None,
+                )
+            )
+
+    def rate_limited(self, method: str | None = None) -> list[Call]:
+        """Calls answered 429 (all of them, or of one method)."""
+        with self._lock:
+            return [
+                c for c in self.calls if c.status == 429 and (method is None or c.method == method)
+            ]
 
     def add_user(
         self, user_id: str, name: str, email: str | None = None, tz: str = "America/New_York"
@@ -256,6 +317,20 @@ class FakeSlack:
                         {"ok": False, "error": failure.error or "fatal_error"},
                         extra,
                     )
+        now = self.monotonic()
+        with self._lock:
+            for outage in self._outages:
+                if outage.start <= now < outage.end and (
+                    outage.methods is None or method in outage.methods
+                ):
+                    return outage.status, {"ok": False, "error": outage.error}, {}
+        if self.limiter is not None:
+            channel = args.get("channel") if isinstance(args.get("channel"), str) else None
+            wait = self.limiter.take(method, channel)
+            if wait > 0:
+                # Slack's Retry-After is whole seconds.
+                retry = str(max(1, math.ceil(wait)))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry}
         if not headers.get("authorization", "").startswith("Bearer ") and method not in (
             "api.test",
             "oauth.v2.access",
@@ -286,7 +361,7 @@ class FakeSlack:
     def _dm(channel: str) -> str:
         return "D" + channel[1:] if channel[:1] in ("U", "W") else channel
 
-    def _message_json(self, m: Message) -> dict[str, Any]:
+    def _message_json(self, m: Message, metadata: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "type": "message",
             "user": m.user,
@@ -299,6 +374,8 @@ class FakeSlack:
             out["blocks"] = m.blocks
         if m.thread_ts:
             out["thread_ts"] = m.thread_ts
+        if metadata and m.metadata:
+            out["metadata"] = m.metadata
         return out
 
     def _view(self, view: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -340,15 +417,74 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             return {"ok": False, "error": "no_text"}
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         m = Message(
             self._dm(channel),
             self._next_ts(),
             args.get("text", ""),
             args.get("blocks"),
             args.get("thread_ts"),
+            metadata=metadata,
         )
         self.messages.append(m)
         return {"ok": True, "channel": m.channel, "ts": m.ts, "message": self._message_json(m)}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._dm(str(args.get("channel", "")))
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [
+            self._message_json(m, metadata)
+            for m in reversed(self.messages)
+            if m.channel == channel
+            and not m.ephemeral_to
+            and (not m.thread_ts or m.thread_ts == m.ts)
+            and float(m.ts) > oldest
+        ][:limit]
+        return {
+            "ok": True,
+            "messages": found,
+            "has_more": False,
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+        }
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._dm(str(args.get("channel", "")))
+        parent = self.message(channel, str(args.get("ts", "")))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        replies = [
+            m
+            for m in self.messages
+            if m.channel == channel and m.thread_ts == parent.ts and m is not parent
+        ]
+        head = {
+            **self._message_json(parent),
+            "thread_ts": parent.ts,
+            "reply_count": len(replies),
+            "subscribed": False,
+        }
+        head.pop("bot_id", None)
+        head.pop("blocks", None)
+        return {
+            "ok": True,
+            "messages": [
+                head,
+                *(
+                    {**self._message_json(m, metadata), "parent_user_id": parent.user}
+                    for m in replies
+                    if float(m.ts) > oldest
+                ),
+            ],
+            "has_more": False,
+        }
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("user"):

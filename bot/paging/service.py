@@ -736,6 +736,9 @@ def _delayed_edit(
 
 def install(runtime: Runtime) -> None:
     from bot.paging import load
+    from bot.paging.delivery import unneeded_page_dms
+
+    outbox.register_usefulness("page", unneeded_page_dms)
 
     webhooks.install(runtime)
     runtime.scheduler.on_timer(
