@@ -207,11 +207,11 @@ def test_the_background_loop_survives_its_own_exceptions(db, monkeypatch):
         real_due = sender._due
         failures = iter([RuntimeError("database is locked"), OSError("connection reset")])
 
-        def flaky_due(now):
+        def flaky_due(*args):
             failure = next(failures, None)
             if failure is not None:
                 raise failure
-            return real_due(now)
+            return real_due(*args)
 
         monkeypatch.setattr(sender, "_due", flaky_due)
         with db.session() as session:
@@ -224,3 +224,18 @@ def test_the_background_loop_survives_its_own_exceptions(db, monkeypatch):
         assert fake.posts()[0].text == "after two failed rounds"
     finally:
         fake.stop()
+
+
+def test_a_busy_channel_does_not_hold_back_the_channels_queued_behind_it(db, fake, ticks):
+    fake.enforce()
+    client = WebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
+    limiter = RateLimiter(SlackLimits.published(), monotonic=ticks)
+    sender = OutboxSender(db, client, FrozenClock(START), limiter=limiter, batch=20)
+    with db.session() as session:
+        for n in range(100):
+            outbox.post(session, f"support:ticket:{n}:reply", "C0HELP00001", f"reply {n}", START)
+        outbox.post(session, "oncall:handoff:infra", "C0INFRA0001", "handoff", START)
+    sender.drain()
+    assert "handoff" in [m.text for m in fake.posts("C0INFRA0001")]
+    assert len(fake.posts("C0HELP00001")) == 3  # its burst; the rest at one a second
+    assert fake.rate_limited() == []

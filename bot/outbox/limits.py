@@ -129,21 +129,25 @@ class RateLimiter:
 
     def take(self, method: str, channel: str | None = None) -> float:
         """0.0 if the call may go now (its tokens are spent), else seconds until it may."""
+        return self.take_or_wait(method, channel)[0]
+
+    def take_or_wait(self, method: str, channel: str | None = None) -> tuple[float, str | None]:
+        """Like `take`, also naming the bucket that makes it wait (the method, or method@channel)."""
         now = self.monotonic()
         with self._lock:
             states = []
-            wait = 0.0
+            wait, blocker = 0.0, None
             for key, rate in self.limits.buckets(method, channel):
                 per_second = rate.per_second * self.margin
                 tokens, at = self._buckets.get(key, (rate.burst, now))
                 tokens = min(rate.burst, tokens + (now - at) * per_second)
                 states.append((key, tokens))
-                if tokens < 1:
-                    wait = max(wait, (1 - tokens) / per_second)
+                if tokens < 1 and (1 - tokens) / per_second > wait:
+                    wait, blocker = (1 - tokens) / per_second, key
             if wait > 0:
                 for key, tokens in states:
                     self._buckets[key] = [tokens, now]
-                return wait
+                return wait, blocker
             for key, tokens in states:
                 self._buckets[key] = [tokens - 1, now]
-            return 0.0
+            return 0.0, None

@@ -47,6 +47,8 @@ class OutboxMessage(SQLModel, table=True):
     ref_key: str | None = Field(default=None, max_length=255)
     # A newer pending message with the same coalesce key makes this one unnecessary.
     coalesce_key: str | None = Field(default=None, max_length=255, index=True)
+    # What is sent one call at a time, in order: a channel (or DM), or the edits of one message.
+    lane: str | None = Field(default=None, max_length=255, index=True)
     status: str = Field(default=PENDING, max_length=16, index=True)
     priority: int = Field(default=NORMAL)
     # After this instant the notification is no longer worth sending; None: no time limit.
@@ -104,6 +106,7 @@ def enqueue(
         created_at=now,
         priority=priority,
         expires_at=expires_at,
+        lane=(coalesce or str(payload.get("channel") or "") or key)[:255],
     )
     session.add(message)
     session.flush()

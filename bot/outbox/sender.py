@@ -28,7 +28,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
 from bot import metrics
@@ -129,6 +129,9 @@ class OutboxSender:
         self.loop_backoff = loop_backoff
         self.health = SlackHealthTracker(db, clock, audience, announce_after)
         self._paused: dict[str, datetime] = {}  # method -> until (429 Retry-After)
+        self._lane_ready: dict[str, float] = {}  # lane -> when its bucket has a token again
+        self._method_ready: dict[str, float] = {}  # method -> the same, for the method's bucket
+        self._swept: datetime | None = None
         self._lanes: set[str] = set()  # lanes with a call in flight in this process
         self._lanes_lock = threading.Lock()
         self._wake = threading.Event()
@@ -155,20 +158,28 @@ class OutboxSender:
     def _round(self, submit: Callable[[_Job], None], slots: int) -> tuple[int, float | None]:
         """Claim due rows in order and hand each to `submit`; (how many, seconds to wait)."""
         now = self.clock.now()
-        rows = self._due(now)
+        tick = self.limiter.monotonic() if self.limiter is not None else 0.0
+        # Lanes and methods that cannot send now are left out of the query, so a busy channel
+        # (a thousand posts queued for it) never hides the rows behind it from this round.
+        self._lane_ready = {k: t for k, t in self._lane_ready.items() if t > tick}
+        self._method_ready = {k: t for k, t in self._method_ready.items() if t > tick}
+        with self._lanes_lock:
+            busy_lanes = set(self._lanes) | set(self._lane_ready)
+        busy_methods = set(self._method_ready) | {m for m, t in self._paused.items() if t > now}
+        rows = self._due(now, busy_lanes, busy_methods)
         handed = 0
         wait: float | None = None
         blocked: set[str] = set()
         for row in rows:
             if handed >= slots or self._stop_probing(handed):
                 break
-            paused = self._paused.get(row.method)
-            if paused is not None and paused > now:
-                continue
             # Edits of one message, and posts to one channel, go one at a time and in order:
             # once a lane must wait, its later rows wait this round too.
-            lane = row.coalesce_key or str(row.payload.get("channel") or row.key)
-            if lane in blocked:
+            lane = row.lane or row.key
+            if lane in blocked or row.method in blocked:
+                continue
+            paused = self._paused.get(row.method)  # a 429 earlier in this round
+            if paused is not None and paused > now:
                 continue
             with self._lanes_lock:
                 busy = lane in self._lanes
@@ -176,9 +187,14 @@ class OutboxSender:
                 blocked.add(lane)
                 continue
             if self.limiter is not None:
-                delay = self.limiter.take(row.method, row.payload.get("channel"))
+                delay, bucket = self.limiter.take_or_wait(row.method, row.payload.get("channel"))
                 if delay > 0:
-                    blocked.add(lane)
+                    if bucket == row.method:  # the whole method must wait
+                        blocked.add(row.method)
+                        self._method_ready[row.method] = tick + delay
+                    else:
+                        blocked.add(lane)
+                        self._lane_ready[lane] = tick + delay
                     wait = delay if wait is None else min(wait, delay)
                     continue
             job = self._claim(row.id, lane, now)  # type: ignore[arg-type]
@@ -192,24 +208,35 @@ class OutboxSender:
         # While Slack fails, one call per round finds out whether it is back.
         return self.health.failing and handed >= 1
 
-    def _due(self, now: datetime) -> list[OutboxMessage]:
+    def _due(
+        self,
+        now: datetime,
+        busy_lanes: set[str] | None = None,
+        busy_methods: set[str] | None = None,
+    ) -> list[OutboxMessage]:
         with self.db.session() as session:
-            expired = session.exec(  # type: ignore[call-overload]
-                update(OutboxMessage)
-                .where(col(OutboxMessage.status) == PENDING)
-                .where(col(OutboxMessage.expires_at) <= now)
-                .values(status=EXPIRED, last_error="no longer useful; not sent")
+            if self._swept is None or now - self._swept >= timedelta(seconds=1):
+                self._swept = now  # at most once a second: an UPDATE takes SQLite's write lock
+                self._expire(session, now)
+            query = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == PENDING)
+                .where(OutboxMessage.not_before <= now)
             )
-            if expired.rowcount:
-                metrics.outbox_expired.inc(expired.rowcount)
-                log.info("%s outbox messages expired unsent", expired.rowcount)
+            if busy_lanes:
+                query = query.where(
+                    or_(
+                        col(OutboxMessage.lane).is_(None),
+                        col(OutboxMessage.lane).notin_(busy_lanes),
+                    )
+                )
+            if busy_methods:
+                query = query.where(col(OutboxMessage.method).notin_(busy_methods))
             rows = list(
                 session.exec(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.status == PENDING)
-                    .where(OutboxMessage.not_before <= now)
-                    .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
-                    .limit(self.batch)
+                    query.order_by(col(OutboxMessage.priority), col(OutboxMessage.id)).limit(
+                        self.batch
+                    )
                 ).all()
             )
             dropped = useless(session, rows)
@@ -224,6 +251,18 @@ class OutboxSender:
             for row in rows:
                 session.expunge(row)
         return [r for r in rows if r.id not in dropped]
+
+    @staticmethod
+    def _expire(session: Any, now: datetime) -> None:
+        expired = session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == PENDING)
+            .where(col(OutboxMessage.expires_at) <= now)
+            .values(status=EXPIRED, last_error="no longer useful; not sent")
+        )
+        if expired.rowcount:
+            metrics.outbox_expired.inc(expired.rowcount)
+            log.info("%s outbox messages expired unsent", expired.rowcount)
 
     def _claim(self, message_id: int, lane: str, now: datetime) -> _Job | None:
         with self.db.session() as session:
