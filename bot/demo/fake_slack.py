@@ -39,6 +39,7 @@ class Call:
     headers: dict[str, str]
     response: dict[str, Any] = field(default_factory=dict)
     status: int = 200
+    at: float = 0.0  # when it arrived, on the fake's monotonic clock
 
 
 @dataclass
@@ -266,9 +267,10 @@ class FakeSlack:
             self._reply(request, 200, {"ok": True})
             return
         method = url.path.rsplit("/", 1)[-1]
+        arrived = self.monotonic()
         status, body, extra_headers = self._answer(method, args, headers)
         with self._lock:
-            self.calls.append(Call(method, args, headers, body, status))
+            self.calls.append(Call(method, args, headers, body, status, arrived))
         self._reply(request, status, body, extra_headers)
 
     def _receive_upload(self, request: BaseHTTPRequestHandler, file_id: str, data: bytes) -> None:

@@ -81,6 +81,7 @@ RATE_LIMITED = {"ratelimited", "rate_limited"}  # Slack says the first; its spec
 METADATA_TYPE = "opsbot_outbox"
 BACKOFF_CAP = {URGENT: 30.0}  # seconds; a page is tried at least twice a minute
 DEFAULT_BACKOFF_CAP = 300.0
+PROBE_CAP = 10.0  # while Slack fails, it is asked again at least every 10 seconds
 
 
 def equal_jitter(delay: float) -> float:
@@ -132,6 +133,8 @@ class OutboxSender:
         self._lane_ready: dict[str, float] = {}  # lane -> when its bucket has a token again
         self._method_ready: dict[str, float] = {}  # method -> the same, for the method's bucket
         self._swept: datetime | None = None
+        self._probe_after: datetime | None = None  # while Slack fails: when to try again
+        self._failures_in_row = 0
         self._lanes: set[str] = set()  # lanes with a call in flight in this process
         self._lanes_lock = threading.Lock()
         self._wake = threading.Event()
@@ -165,7 +168,14 @@ class OutboxSender:
         self._method_ready = {k: t for k, t in self._method_ready.items() if t > tick}
         with self._lanes_lock:
             busy_lanes = set(self._lanes) | set(self._lane_ready)
-        busy_methods = set(self._method_ready) | {m for m, t in self._paused.items() if t > now}
+        paused_until = {m: t for m, t in self._paused.copy().items() if t > now}
+        busy_methods = set(self._method_ready) | set(paused_until)
+        if self.health.failing:
+            # One probe at a time while Slack fails, and not before the probe backoff says.
+            if busy_lanes - set(self._lane_ready):
+                return 0, None
+            if self._probe_after is not None and now < self._probe_after:
+                return 0, (self._probe_after - now).total_seconds()
         rows = self._due(now, busy_lanes, busy_methods)
         handed = 0
         wait: float | None = None
@@ -202,7 +212,12 @@ class OutboxSender:
                 continue
             handed += 1
             submit(job)
-        return handed, wait
+        # Wake for the first lane, method or pause that frees up, not a whole idle interval later.
+        soon = [t - tick for t in (*self._lane_ready.values(), *self._method_ready.values())]
+        soon += [(t - now).total_seconds() for t in paused_until.values()]
+        if wait is not None:
+            soon.append(wait)
+        return handed, (min(soon) if soon else None)
 
     def _stop_probing(self, handed: int) -> bool:
         # While Slack fails, one call per round finds out whether it is back.
@@ -323,6 +338,8 @@ class OutboxSender:
             data = response.data if isinstance(response.data, dict) else {}
             self._sent(job.id, job.payload, data)
             metrics.outbox_sent.labels(job.method).inc()
+            self._failures_in_row = 0
+            self._probe_after = None
             if self.health.failing:
                 self._release_held_back()
             self.health.succeeded()
@@ -387,6 +404,9 @@ class OutboxSender:
                 row.not_before = now + timedelta(seconds=delay)
                 metrics.outbox_retries.labels("error").inc()
         if transient:
+            self._failures_in_row += 1
+            probe = self.jitter(min(2.0 ** (self._failures_in_row - 1), PROBE_CAP))
+            self._probe_after = now + timedelta(seconds=probe)
             self.health.failed(described)
         return False
 
