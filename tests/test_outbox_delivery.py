@@ -256,7 +256,7 @@ def test_a_normal_notice_backs_off_up_to_five_minutes(db, fake, clock):
 
 def crash_mid_send(db, fake, sender, key: str, *, reached_slack: bool) -> None:
     """A sender claimed `key`, maybe posted it, then died before recording the result."""
-    job = sender._claim(row(db, key).id, "lane", sender.clock.now())
+    [job] = sender._claim([row(db, key)], sender.clock.now())
     sender._lanes.clear()
     if reached_slack:
         client_for(fake).api_call(job.method, json=job.payload)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -28,10 +29,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from bot import metrics
+from bot import logs, metrics
 from bot.clock import Clock, as_utc
 from bot.db import Database
 from bot.outbox.health import Audience, SlackHealthTracker
@@ -99,6 +100,30 @@ class _Job:
     lane: str  # what must not be in flight twice: the channel, else the key
 
 
+@dataclass
+class _Outcome:
+    job: _Job
+    data: dict[str, Any] | None = None  # Slack's answer, when the call worked
+    status: int | None = None  # HTTP status of a failed call; None: no answer at all
+    error: str | None = None
+    headers: Any = None
+    tried: bool = True  # False: claimed, then held back (Slack began failing meanwhile)
+
+    @property
+    def described(self) -> str:
+        return f"{self.status or ''} {self.error or ''}".strip()[:500]
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429 or self.error in RATE_LIMITED
+
+    @property
+    def transient(self) -> bool:
+        if self.data is not None or not self.tried or self.rate_limited:
+            return False
+        return self.status is None or self.status >= 500 or self.error in TRANSIENT
+
+
 class OutboxSender:
     """Delivers due outbox rows. `drain()` is what tests, the demo and `settle()` call."""
 
@@ -147,19 +172,34 @@ class OutboxSender:
         """Send every due message now, most urgent first; returns how many were delivered."""
         delivered = 0
         handed = 0
-        results: list[bool] = []
         while handed < limit:
-            results.clear()
-            count, _ = self._round(lambda job: results.append(self._send(job)), limit - handed)
-            handed += count
-            delivered += sum(results)
-            if count == 0 or not any(results):
+            jobs, _ = self._round(limit - handed)
+            if not jobs:
                 break
-        self._refresh_gauge()
+            handed += len(jobs)
+            outcomes: list[_Outcome] = []
+            held: set[str] = set()  # after a failure: nothing more (or no more of the method)
+            for job in jobs:
+                if "*" in held or job.method in held:
+                    outcomes.append(_Outcome(job, tried=False))
+                    continue
+                outcome = self._call(job)
+                outcomes.append(outcome)
+                if outcome.rate_limited:
+                    held.add(job.method)
+                elif outcome.transient:
+                    held.add("*")
+            delivered += self._record(outcomes)
+            if "*" in held:
+                break  # Slack is failing: the probe backoff decides when to ask again
         return delivered
 
-    def _round(self, submit: Callable[[_Job], None], slots: int) -> tuple[int, float | None]:
-        """Claim due rows in order and hand each to `submit`; (how many, seconds to wait)."""
+    def _round(self, slots: int, one_per_lane: bool = False) -> tuple[list[_Job], float | None]:
+        """Claim the due rows that may go now, in order; (their jobs, seconds to wait after).
+
+        Sent in parallel (`one_per_lane`), a lane gives one row a round, so its rows keep their
+        order; sent one after another, in order, it may give several.
+        """
         now = self.clock.now()
         tick = self.limiter.monotonic() if self.limiter is not None else 0.0
         # Lanes and methods that cannot send now are left out of the query, so a busy channel
@@ -173,15 +213,16 @@ class OutboxSender:
         if self.health.failing:
             # One probe at a time while Slack fails, and not before the probe backoff says.
             if busy_lanes - set(self._lane_ready):
-                return 0, None
+                return [], None
             if self._probe_after is not None and now < self._probe_after:
-                return 0, (self._probe_after - now).total_seconds()
+                return [], (self._probe_after - now).total_seconds()
         rows = self._due(now, busy_lanes, busy_methods)
-        handed = 0
+        chosen: list[OutboxMessage] = []
         wait: float | None = None
         blocked: set[str] = set()
         for row in rows:
-            if handed >= slots or self._stop_probing(handed):
+            # While Slack fails, one call per round finds out whether it is back.
+            if len(chosen) >= (1 if self.health.failing else slots):
                 break
             # Edits of one message, and posts to one channel, go one at a time and in order:
             # once a lane must wait, its later rows wait this round too.
@@ -207,21 +248,16 @@ class OutboxSender:
                         self._lane_ready[lane] = tick + delay
                     wait = delay if wait is None else min(wait, delay)
                     continue
-            job = self._claim(row.id, lane, now)  # type: ignore[arg-type]
-            if job is None:
-                continue
-            handed += 1
-            submit(job)
+            if one_per_lane:
+                blocked.add(lane)
+            chosen.append(row)
+        jobs = self._claim(chosen, now)
         # Wake for the first lane, method or pause that frees up, not a whole idle interval later.
         soon = [t - tick for t in (*self._lane_ready.values(), *self._method_ready.values())]
         soon += [(t - now).total_seconds() for t in paused_until.values()]
         if wait is not None:
             soon.append(wait)
-        return handed, (min(soon) if soon else None)
-
-    def _stop_probing(self, handed: int) -> bool:
-        # While Slack fails, one call per round finds out whether it is back.
-        return self.health.failing and handed >= 1
+        return jobs, (min(soon) if soon else None)
 
     def _due(
         self,
@@ -279,75 +315,165 @@ class OutboxSender:
             metrics.outbox_expired.inc(expired.rowcount)
             log.info("%s outbox messages expired unsent", expired.rowcount)
 
-    def _claim(self, message_id: int, lane: str, now: datetime) -> _Job | None:
+    def _claim(self, rows: list[OutboxMessage], now: datetime) -> list[_Job]:
+        """Move the rows from pending to sending in one transaction; another sender (thread or
+        replica) that claimed one first keeps it."""
+        if not rows:
+            return []
+        jobs: list[_Job] = []
+        gave_up: list[tuple[str, str, str, int]] = []
         with self.db.session() as session:
-            message = session.get(OutboxMessage, message_id)
-            if message is None or message.status != PENDING:
-                return None
-            payload = dict(message.payload)
-            if message.ref_key:
-                target = session.exec(
-                    select(OutboxMessage).where(OutboxMessage.key == message.ref_key)
-                ).first()
-                if target is None or target.status in (FAILED, SUPERSEDED, EXPIRED):
-                    message.status = FAILED
-                    message.last_error = (
-                        f"the message it refers to ({message.ref_key}) was never posted"
-                    )
-                    metrics.outbox_failed.labels(message.method).inc()
-                    return None
-                if target.status != SENT:
-                    return None  # its post is still on the way; the next round tries again
-                payload.setdefault("channel", target.result_channel)
-                payload.setdefault("ts", target.result_ts)
-            if message.method == "chat.postMessage":
-                # Carried in the message, so a post a crash interrupted can be found again.
-                payload.setdefault(
-                    "metadata", {"event_type": METADATA_TYPE, "event_payload": {"key": message.key}}
-                )
-            # Claim: only one sender (thread or replica) moves a row out of pending.
-            claimed = session.exec(  # type: ignore[call-overload]
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == message_id)
-                .where(col(OutboxMessage.status) == PENDING)
-                .values(status=SENDING, attempts=OutboxMessage.attempts + 1, claimed_at=now)
+            refs = {r.ref_key for r in rows if r.ref_key}
+            targets = (
+                {
+                    t.key: t
+                    for t in session.exec(
+                        select(OutboxMessage).where(col(OutboxMessage.key).in_(refs))
+                    ).all()
+                }
+                if refs
+                else {}
             )
-            if claimed.rowcount != 1:
-                return None
+            for row in rows:
+                payload = dict(row.payload)
+                if row.ref_key:
+                    target = targets.get(row.ref_key)
+                    if target is None or target.status in (FAILED, SUPERSEDED, EXPIRED):
+                        session.exec(  # type: ignore[call-overload]
+                            update(OutboxMessage)
+                            .where(col(OutboxMessage.id) == row.id)
+                            .where(col(OutboxMessage.status) == PENDING)
+                            .values(
+                                status=FAILED,
+                                last_error=f"the message it refers to ({row.ref_key}) "
+                                "was never posted",
+                            )
+                        )
+                        metrics.outbox_failed.labels(row.method).inc()
+                        gave_up.append((row.key, row.method, f"{row.ref_key} was never posted", 0))
+                        continue
+                    if target.status != SENT:
+                        continue  # its post is still on the way; a later round sends it
+                    payload.setdefault("channel", target.result_channel)
+                    payload.setdefault("ts", target.result_ts)
+                if row.method == "chat.postMessage":
+                    # Carried in the message, so a post a crash interrupted can be found again.
+                    payload.setdefault(
+                        "metadata",
+                        {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}},
+                    )
+                claimed = session.exec(  # type: ignore[call-overload]
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == row.id)
+                    .where(col(OutboxMessage.status) == PENDING)
+                    .values(status=SENDING, attempts=OutboxMessage.attempts + 1, claimed_at=now)
+                )
+                if claimed.rowcount == 1:
+                    lane = row.lane or row.key
+                    jobs.append(_Job(row.id, row.key, row.method, payload, row.priority, lane))  # type: ignore[arg-type]
         with self._lanes_lock:
-            self._lanes.add(lane)
-        return _Job(message_id, message.key, message.method, payload, message.priority, lane)
+            self._lanes.update(job.lane for job in jobs)
+        _log_gave_up(gave_up)
+        return jobs
 
     # -- one call ---------------------------------------------------------------------------
 
-    def _send(self, job: _Job) -> bool:
+    def _call(self, job: _Job) -> _Outcome:
+        """Make the Slack call; what it means for the row is `_record`'s job."""
         try:
-            try:
-                started = time.perf_counter()
-                response = self.client.api_call(job.method, json=job.payload)
-                metrics.send_latency.labels(job.method).observe(time.perf_counter() - started)
-            except SlackApiError as exc:
-                return self._failed(
-                    job,
-                    exc.response.status_code,
-                    exc.response.get("error"),
-                    exc.response.headers,
-                )
-            except (SlackClientError, OSError) as exc:
-                return self._failed(job, None, f"connection: {exc}", {})
-            data = response.data if isinstance(response.data, dict) else {}
-            self._sent(job.id, job.payload, data)
-            metrics.outbox_sent.labels(job.method).inc()
+            started = time.perf_counter()
+            response = self.client.api_call(job.method, json=job.payload)
+            metrics.send_latency.labels(job.method).observe(time.perf_counter() - started)
+        except SlackApiError as exc:
+            response = exc.response
+            return _Outcome(
+                job, None, response.status_code, response.get("error"), response.headers
+            )
+        except (SlackClientError, OSError) as exc:
+            return _Outcome(job, None, None, f"connection: {exc}")
+        except Exception as exc:  # a bug, not Slack: counts towards max_attempts
+            log.exception("calling %s for %s failed", job.method, job.key)
+            return _Outcome(job, None, 0, f"unexpected: {exc}")
+        data = response.data if isinstance(response.data, dict) else {}
+        return _Outcome(job, data)
+
+    def _record(self, outcomes: list[_Outcome]) -> int:
+        """Write what the calls did, in one transaction; returns how many were delivered."""
+        now = self.clock.now()
+        delivered = 0
+        transient: str | None = None
+        gave_up: list[tuple[str, str, str, int]] = []
+        try:
+            with self.db.session() as session:
+                for outcome in outcomes:
+                    row = session.get(OutboxMessage, outcome.job.id)
+                    if row is None or row.status != SENDING:
+                        continue
+                    if outcome.data is not None:
+                        self._mark_sent(row, outcome)
+                        delivered += 1
+                    elif not outcome.tried:
+                        row.status = PENDING  # never reached Slack: the claim is undone
+                        row.attempts = max(0, row.attempts - 1)
+                    else:
+                        self._mark_failed(row, outcome, now)
+                        if outcome.transient:
+                            transient = row.last_error
+                        if row.status == FAILED:
+                            gave_up.append(
+                                (row.key, row.method, row.last_error or "", row.attempts)
+                            )
+        finally:
+            with self._lanes_lock:
+                self._lanes.difference_update(o.job.lane for o in outcomes)
+            self._wake.set()
+        _log_gave_up(gave_up)  # after the commit: the log says what is stored
+        if transient is not None:
+            self._failures_in_row += 1
+            probe = self.jitter(min(2.0 ** (self._failures_in_row - 1), PROBE_CAP))
+            self._probe_after = now + timedelta(seconds=probe)
+            self.health.failed(transient)
+        elif delivered:
             self._failures_in_row = 0
             self._probe_after = None
             if self.health.failing:
                 self._release_held_back()
             self.health.succeeded()
-            return True
-        finally:
-            with self._lanes_lock:
-                self._lanes.discard(job.lane)
-            self._wake.set()
+        return delivered
+
+    def _mark_sent(self, row: OutboxMessage, outcome: _Outcome) -> None:
+        data = outcome.data or {}
+        row.status = SENT
+        row.sent_at = self.clock.now()
+        row.last_error = None
+        row.result_channel = data.get("channel") or outcome.job.payload.get("channel")
+        row.result_ts = data.get("ts") or data.get("message_ts")
+        if isinstance(data.get("channel"), dict):
+            row.result_channel = data["channel"].get("id")
+        metrics.outbox_sent.labels(row.method).inc()
+
+    def _mark_failed(self, row: OutboxMessage, outcome: _Outcome, now: datetime) -> None:
+        row.last_error = outcome.described
+        if outcome.rate_limited:
+            # Not a failure: the whole method waits, and the attempt is given back.
+            until = now + timedelta(seconds=_retry_after(outcome.headers))
+            self._paused[row.method] = max(until, self._paused.get(row.method, until))
+            row.status = PENDING
+            row.attempts = max(0, row.attempts - 1)
+            row.not_before = until
+            metrics.outbox_retries.labels("rate_limited").inc()
+            log.info("rate limited on %s until %s", row.method, until.isoformat())
+        elif outcome.error in PERMANENT or (
+            not outcome.transient and row.attempts >= self.max_attempts
+        ):
+            row.status = FAILED
+            metrics.outbox_failed.labels(row.method).inc()
+        else:
+            cap = BACKOFF_CAP.get(row.priority, DEFAULT_BACKOFF_CAP)
+            delay = self.jitter(min(2.0 ** max(row.attempts, 1), cap))
+            row.status = PENDING
+            row.not_before = now + timedelta(seconds=delay)
+            metrics.outbox_retries.labels("error").inc()
 
     def _release_held_back(self) -> None:
         """Slack answers again: rows backing off because of the outage go now, pages first."""
@@ -362,53 +488,6 @@ class OutboxSender:
                 .where(~col(OutboxMessage.last_error).contains("rate_limited"))
                 .values(not_before=now)
             )
-
-    def _sent(self, message_id: int, payload: dict[str, Any], data: dict[str, Any]) -> None:
-        with self.db.session() as session:
-            row = session.get(OutboxMessage, message_id)
-            assert row is not None
-            row.status = SENT
-            row.sent_at = self.clock.now()
-            row.last_error = None
-            row.result_channel = data.get("channel") or payload.get("channel")
-            row.result_ts = data.get("ts") or data.get("message_ts")
-            if isinstance(data.get("channel"), dict):
-                row.result_channel = data["channel"].get("id")
-
-    def _failed(self, job: _Job, status: int | None, error: str | None, headers: Any) -> bool:
-        now = self.clock.now()
-        described = f"{status or ''} {error or ''}".strip()[:500]
-        rate_limited = status == 429 or error in RATE_LIMITED
-        transient = not rate_limited and (status is None or status >= 500 or error in TRANSIENT)
-        with self.db.session() as session:
-            row = session.get(OutboxMessage, job.id)
-            assert row is not None
-            row.last_error = described
-            if rate_limited:
-                # Not a failure: the whole method waits, and the attempt is given back.
-                until = now + timedelta(seconds=_retry_after(headers))
-                self._paused[job.method] = max(until, self._paused.get(job.method, until))
-                row.status = PENDING
-                row.attempts = max(0, row.attempts - 1)
-                row.not_before = until
-                metrics.outbox_retries.labels("rate_limited").inc()
-                log.info("rate limited on %s until %s", job.method, until.isoformat())
-            elif error in PERMANENT or (not transient and row.attempts >= self.max_attempts):
-                row.status = FAILED
-                metrics.outbox_failed.labels(job.method).inc()
-                log.warning("giving up on outbox message %s (%s): %s", row.key, job.method, error)
-            else:
-                cap = BACKOFF_CAP.get(row.priority, DEFAULT_BACKOFF_CAP)
-                delay = self.jitter(min(2.0 ** max(row.attempts, 1), cap))
-                row.status = PENDING
-                row.not_before = now + timedelta(seconds=delay)
-                metrics.outbox_retries.labels("error").inc()
-        if transient:
-            self._failures_in_row += 1
-            probe = self.jitter(min(2.0 ** (self._failures_in_row - 1), PROBE_CAP))
-            self._probe_after = now + timedelta(seconds=probe)
-            self.health.failed(described)
-        return False
 
     # -- crashes ----------------------------------------------------------------------------
 
@@ -480,15 +559,6 @@ class OutboxSender:
                 return channel, message["ts"]
         return None
 
-    def _refresh_gauge(self) -> None:
-        with self.db.session() as session:
-            pending = session.exec(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status == PENDING)
-            ).one()
-        metrics.outbox_pending.set(pending)
-
     # -- background thread ------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -503,42 +573,35 @@ class OutboxSender:
 
     def _run(self, interval: float) -> None:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="opsbot-send")
-        in_flight = [0]
-        lock = threading.Lock()
+        done: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+        in_flight = 0
 
-        def submit(job: _Job) -> None:
-            with lock:
-                in_flight[0] += 1
-
-            def run() -> None:
-                try:
-                    self._send(job)
-                except Exception:  # the row stays "sending"; recover() picks it up
-                    log.exception("sending outbox message %s failed", job.key)
-                finally:
-                    with lock:
-                        in_flight[0] -= 1
-                    self._wake.set()
-
-            pool.submit(run)
+        def call(job: _Job) -> None:
+            done.put(self._call(job))
+            self._wake.set()
 
         errors = 0
         next_recover = 0.0
         try:
             while not self._stop.is_set():
+                self._wake.clear()  # before looking: a wake-up from here on is not lost
                 try:
+                    outcomes = []
+                    while not done.empty():
+                        outcomes.append(done.get())
+                    if outcomes:
+                        in_flight -= len(outcomes)
+                        self._record(outcomes)
                     if time.monotonic() >= next_recover:
                         self.recover()
                         next_recover = time.monotonic() + min(30.0, interval * 10)
-                    with lock:
-                        slots = self.workers - in_flight[0]
-                    handed, wait = self._round(submit, slots) if slots > 0 else (0, None)
-                    if handed == 0 and slots > 0:
-                        self._refresh_gauge()
+                    slots = self.workers - in_flight
+                    jobs, wait = self._round(slots, one_per_lane=True) if slots > 0 else ([], None)
+                    for job in jobs:
+                        in_flight += 1
+                        pool.submit(call, job)
                     errors = 0
                     pause = interval if wait is None else min(wait, interval)
-                    if handed:
-                        pause = min(pause, 0.05)  # more may be due behind them
                 except Exception:  # keep the worker alive: a database blip must not stop it
                     errors += 1
                     pause = self.jitter(min(self.loop_backoff * 2.0 ** (errors - 1), 60.0))
@@ -546,7 +609,6 @@ class OutboxSender:
                         "outbox round failed (%s in a row); again in %.1fs", errors, pause
                     )
                 self._wake.wait(max(pause, 0.001))
-                self._wake.clear()
         finally:
             pool.shutdown(wait=True)
 
@@ -555,6 +617,19 @@ class OutboxSender:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def _log_gave_up(rows: list[tuple[str, str, str, int]]) -> None:
+    for key, method, error, attempts in rows:
+        logs.event(
+            log,
+            "outbox gave up",
+            level=logging.WARNING,
+            key=key,
+            method=method,
+            error=error,
+            attempts=attempts or None,
+        )
 
 
 def _retry_after(headers: Any) -> int:
