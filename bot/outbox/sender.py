@@ -216,7 +216,10 @@ class OutboxSender:
                 return [], None
             if self._probe_after is not None and now < self._probe_after:
                 return [], (self._probe_after - now).total_seconds()
-        rows = self._due(now, busy_lanes, busy_methods)
+        # The busy lanes are already left out, so a few rows per free slot are enough to fill
+        # the slots; loading hundreds a round would cost more than the calls themselves.
+        limit = min(self.batch, max(4 * slots, 16)) if one_per_lane else self.batch
+        rows = self._due(now, busy_lanes, busy_methods, limit)
         chosen: list[OutboxMessage] = []
         wait: float | None = None
         blocked: set[str] = set()
@@ -264,6 +267,7 @@ class OutboxSender:
         now: datetime,
         busy_lanes: set[str] | None = None,
         busy_methods: set[str] | None = None,
+        limit: int | None = None,
     ) -> list[OutboxMessage]:
         with self.db.session() as session:
             if self._swept is None or now - self._swept >= timedelta(seconds=1):
@@ -286,7 +290,7 @@ class OutboxSender:
             rows = list(
                 session.exec(
                     query.order_by(col(OutboxMessage.priority), col(OutboxMessage.id)).limit(
-                        self.batch
+                        limit or self.batch
                     )
                 ).all()
             )
