@@ -158,8 +158,10 @@ class OutboxSender:
         self._lane_ready: dict[str, float] = {}  # lane -> when its bucket has a token again
         self._method_ready: dict[str, float] = {}  # method -> the same, for the method's bucket
         self._swept: datetime | None = None
-        self._probe_after: datetime | None = None  # while Slack fails: when to try again
-        self._failures_in_row = 0
+        # Methods Slack fails on (5xx, network): when to probe each again, failures in a row.
+        self._probing: dict[str, datetime] = {}
+        self._failures_in_row: dict[str, int] = {}
+        self._lane_methods: dict[str, str] = {}  # lane in flight -> its method
         self._lanes: set[str] = set()  # lanes with a call in flight in this process
         self._lanes_lock = threading.Lock()
         self._wake = threading.Event()
@@ -180,18 +182,14 @@ class OutboxSender:
             outcomes: list[_Outcome] = []
             held: set[str] = set()  # after a failure: nothing more (or no more of the method)
             for job in jobs:
-                if "*" in held or job.method in held:
+                if job.method in held:
                     outcomes.append(_Outcome(job, tried=False))
                     continue
                 outcome = self._call(job)
                 outcomes.append(outcome)
-                if outcome.rate_limited:
-                    held.add(job.method)
-                elif outcome.transient:
-                    held.add("*")
+                if outcome.rate_limited or outcome.transient:
+                    held.add(job.method)  # its pause or probe backoff decides when to ask again
             delivered += self._record(outcomes)
-            if "*" in held:
-                break  # Slack is failing: the probe backoff decides when to ask again
         return delivered
 
     def _round(self, slots: int, one_per_lane: bool = False) -> tuple[list[_Job], float | None]:
@@ -209,13 +207,12 @@ class OutboxSender:
         with self._lanes_lock:
             busy_lanes = set(self._lanes) | set(self._lane_ready)
         paused_until = {m: t for m, t in self._paused.copy().items() if t > now}
-        busy_methods = set(self._method_ready) | set(paused_until)
-        if self.health.failing:
-            # One probe at a time while Slack fails, and not before the probe backoff says.
-            if busy_lanes - set(self._lane_ready):
-                return [], None
-            if self._probe_after is not None and now < self._probe_after:
-                return [], (self._probe_after - now).total_seconds()
+        # A method Slack fails on is probed by one call at a time, when its backoff says.
+        probing = dict(self._probing)
+        with self._lanes_lock:
+            in_flight_methods = set(self._lane_methods.values())
+        held = {m for m, t in probing.items() if t > now or m in in_flight_methods}
+        busy_methods = set(self._method_ready) | set(paused_until) | held
         # The busy lanes are already left out, so a few rows per free slot are enough to fill
         # the slots; loading hundreds a round would cost more than the calls themselves.
         limit = min(self.batch, max(4 * slots, 16)) if one_per_lane else self.batch
@@ -223,10 +220,14 @@ class OutboxSender:
         chosen: list[OutboxMessage] = []
         wait: float | None = None
         blocked: set[str] = set()
+        probed: set[str] = set()
         for row in rows:
-            # While Slack fails, one call per round finds out whether it is back.
-            if len(chosen) >= (1 if self.health.failing else slots):
+            if len(chosen) >= slots:
                 break
+            if row.method in probing:
+                if row.method in probed or row.method in held:
+                    continue
+                probed.add(row.method)
             # Edits of one message, and posts to one channel, go one at a time and in order:
             # once a lane must wait, its later rows wait this round too.
             lane = row.lane or row.key
@@ -258,6 +259,7 @@ class OutboxSender:
         # Wake for the first lane, method or pause that frees up, not a whole idle interval later.
         soon = [t - tick for t in (*self._lane_ready.values(), *self._method_ready.values())]
         soon += [(t - now).total_seconds() for t in paused_until.values()]
+        soon += [(t - now).total_seconds() for t in probing.values() if t > now]
         if wait is not None:
             soon.append(wait)
         return jobs, (min(soon) if soon else None)
@@ -377,6 +379,7 @@ class OutboxSender:
                     jobs.append(_Job(row.id, row.key, row.method, payload, row.priority, lane))  # type: ignore[arg-type]
         with self._lanes_lock:
             self._lanes.update(job.lane for job in jobs)
+            self._lane_methods.update((job.lane, job.method) for job in jobs)
         _log_gave_up(gave_up)
         return jobs
 
@@ -406,6 +409,8 @@ class OutboxSender:
         now = self.clock.now()
         delivered = 0
         transient: str | None = None
+        failing: set[str] = set()
+        working: set[str] = set()
         gave_up: list[tuple[str, str, str, int]] = []
         try:
             with self.db.session() as session:
@@ -416,6 +421,7 @@ class OutboxSender:
                     if outcome.data is not None:
                         self._mark_sent(row, outcome)
                         delivered += 1
+                        working.add(row.method)
                     elif not outcome.tried:
                         row.status = PENDING  # never reached Slack: the claim is undone
                         row.attempts = max(0, row.attempts - 1)
@@ -423,6 +429,7 @@ class OutboxSender:
                         self._mark_failed(row, outcome, now)
                         if outcome.transient:
                             transient = row.last_error
+                            failing.add(row.method)
                         if row.status == FAILED:
                             gave_up.append(
                                 (row.key, row.method, row.last_error or "", row.attempts)
@@ -430,18 +437,23 @@ class OutboxSender:
         finally:
             with self._lanes_lock:
                 self._lanes.difference_update(o.job.lane for o in outcomes)
+                for o in outcomes:
+                    self._lane_methods.pop(o.job.lane, None)
             self._wake.set()
         _log_gave_up(gave_up)  # after the commit: the log says what is stored
+        for method in failing - working:
+            count = self._failures_in_row.get(method, 0) + 1
+            self._failures_in_row[method] = count
+            probe = self.jitter(min(2.0 ** (count - 1), PROBE_CAP))
+            self._probing[method] = now + timedelta(seconds=probe)
         if transient is not None:
-            self._failures_in_row += 1
-            probe = self.jitter(min(2.0 ** (self._failures_in_row - 1), PROBE_CAP))
-            self._probe_after = now + timedelta(seconds=probe)
             self.health.failed(transient)
-        elif delivered:
-            self._failures_in_row = 0
-            self._probe_after = None
-            if self.health.failing:
-                self._release_held_back()
+        recovered = [m for m in working if self._probing.pop(m, None) is not None]
+        for method in working:
+            self._failures_in_row.pop(method, None)
+        if recovered:
+            self._release_held_back()
+        if working and not self._probing:
             self.health.succeeded()
         return delivered
 
