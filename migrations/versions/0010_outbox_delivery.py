@@ -1,7 +1,7 @@
 """outbox delivery: priority, usefulness (expires_at), Slack health
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0013
 Create Date: 2026-12-02 02:10:00
 
 Pages go before bulk notices (priority), a notification that is no longer useful is dropped
@@ -16,7 +16,7 @@ from alembic import op
 import bot.db
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
