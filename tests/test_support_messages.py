@@ -128,3 +128,27 @@ def test_ticket_times_are_date_tokens_readers_see_in_their_own_zone(world):
     world.advance(hours=3, minutes=1)  # the 75 % reminder
     [reminder] = [m for m in world.fake.dms(T1) if "75%" in m.text]
     assert "<!date^" in reminder.text and "|Mon 16 Nov 13:30 EST>" in reminder.text
+
+
+def test_a_long_history_handed_to_t2_keeps_the_newest_events_and_says_how_many_are_left_out():
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.support import blocks
+    from bot.support.models import TicketEvent
+
+    start = datetime(2026, 11, 16, 14, 30, tzinfo=UTC)
+    found = Ticket(
+        id=7, queue_id="infra-help", team_id="infra", requester=APP_DEV, summary="x",
+        intake="message", opened_at=start, updated_at=start,
+    )  # fmt: skip
+    history = [
+        TicketEvent(
+            ticket_id=7, at=start + timedelta(minutes=n), kind=f"step_{n}", detail="d" * 200
+        )
+        for n in range(45)
+    ]
+    rendered = blocks.history_blocks(found, "breached", history, ZoneInfo("America/New_York"))
+    text = json.dumps(rendered)
+    assert "25 earlier events" in text and "step 44" in text and "step 24" not in text
+    assert all(len(b["text"]["text"]) <= 3000 for b in rendered if b["type"] == "section")

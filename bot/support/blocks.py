@@ -87,8 +87,16 @@ def thread_link(ticket: Ticket) -> str:
     return f"<{url}|#{ticket.id}>"
 
 
+HISTORY_SHOWN = 20
+HOME_LISTED = 10
+
+
 def _text(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
-    return {"type": kind, "text": text[:3000]}
+    # Slack's limit; callers split long texts into more blocks, this only guards against a cut
+    # inside a mention, link or date token.
+    if len(text) > 3000:
+        text = split_lines(text, 2990)[0] + " …"
+    return {"type": kind, "text": text}
 
 
 def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -420,7 +428,13 @@ def history_text(
 def history_blocks(
     ticket: Ticket, reason: str, history: Sequence[TicketEvent], zone: ZoneInfo
 ) -> list[dict[str, Any]]:
-    lines = "\n".join(_event_line(e, zone) for e in history[-20:]) or "• (no history)"
+    # The newest events matter most to whoever takes it over; say how many older ones are left out.
+    shown_events = [_event_line(e, zone) for e in history[-HISTORY_SHOWN:]]
+    if len(history) > HISTORY_SHOWN:
+        shown_events.insert(0, f"• … {len(history) - HISTORY_SHOWN} earlier events in the thread")
+    history_sections = [
+        _section(chunk) for chunk in split_lines("*History*\n" + "\n".join(shown_events), 3000)
+    ] or [_section("*History*\n• (no history)")]
     details = quoted(ticket.details) if ticket.details else "_no details_"
     return [
         _section(
@@ -429,7 +443,7 @@ def history_blocks(
             f"asked by {person(ticket.requester)}\nWhy: {escape(reason)}"
         ),
         _section(f"*Request*\n{details}"),
-        _section(f"*History*\n{lines}"),
+        *history_sections,
         {
             "type": "actions",
             "elements": [_button("Claim", "support.claim", str(ticket.id), "primary")],
@@ -658,7 +672,7 @@ def home_section(
 ) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [_section("*:ticket: Support tickets assigned to you*")]
     if assigned:
-        for t in assigned[:10]:
+        for t in assigned[:HOME_LISTED]:
             due = t.first_response_due if t.first_response_at is None else t.resolution_due
             when = f" · due {local(due, zone)}" if due else ""
             blocks.append(
@@ -667,17 +681,21 @@ def home_section(
                     f"{t.severity} · Tier {t.tier}{when}"
                 )
             )
+        if len(assigned) > HOME_LISTED:
+            blocks.append(_context(f"… and {len(assigned) - HOME_LISTED} more, newer ones."))
     else:
         blocks.append(_context("Nothing assigned to you."))
     blocks.append(_section("*:raising_hand: Tickets you asked*"))
     if asked:
-        for t in asked[:10]:
+        for t in asked[:HOME_LISTED]:
             blocks.append(
                 _section(
                     f"{thread_link(t)} {shown(t.summary)}\n{STATE_LABELS[t.state]} · "
                     f"handled by {person(t.assignee)}"
                 )
             )
+        if len(asked) > HOME_LISTED:
+            blocks.append(_context(f"… and {len(asked) - HOME_LISTED} more, older ones."))
     else:
         blocks.append(_context("No open requests from you."))
     return blocks
@@ -754,6 +772,8 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
             )
         )
     still_open = ", ".join(f"#{n}" for n in report.still_open[:30]) or "none"
+    if len(report.still_open) > 30:
+        still_open += f", … {len(report.still_open) - 30} more"
     blocks.append(_section(f"*Still open at the end*: {len(report.still_open)} ({still_open})"))
     if report.load is not None:
         load = report.load
