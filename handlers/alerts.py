@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.errors import NotFound
 from bot.paging.alerts import SOURCES, AlertPayloadError, NoRoute, parse_json
-from bot.paging.service import AlertOutcome, receive_alerts
+from bot.paging.intake import AlertOutcome, receive_alerts
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """/page, the page buttons (Acknowledge, Escalate, Resolve, Classify, Read the runbook) and their
-modals. Thin: parse, ack, call bot.paging.service, render."""
+modals. Thin: parse, ack, call bot.paging (service, lifecycle), render."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import mrkdwn
 from bot.errors import OpsbotError
-from bot.paging import service, targets
+from bot.paging import lifecycle, service, targets
 from bot.paging.access import require_responder
 from bot.paging.blocks import person, when
 from bot.paging.models import CLASSIFICATIONS
@@ -287,8 +287,8 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         try:
             with runtime.db.session() as session:
-                service.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
-        except service.PageConflict as exc:
+                lifecycle.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
+        except lifecycle.PageConflict as exc:
             ephemeral(respond, conflict_text(exc))
 
     @after_ack(app.action("page.escalate"))
@@ -297,8 +297,8 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         try:
             with runtime.db.session() as session:
-                done = service.escalate(runtime, session, _page_id(body), body["user"]["id"])
-        except service.PageConflict as exc:
+                done = lifecycle.escalate(runtime, session, _page_id(body), body["user"]["id"])
+        except lifecycle.PageConflict as exc:
             ephemeral(respond, conflict_text(exc))
             return
         if done.reached:
@@ -356,7 +356,7 @@ def register(app: App, runtime: Runtime) -> None:
         try:
             with runtime.db.session() as session:
                 if resolving:
-                    service.resolve(
+                    lifecycle.resolve(
                         runtime,
                         session,
                         page_id,
@@ -365,7 +365,7 @@ def register(app: App, runtime: Runtime) -> None:
                         note=_value(view, "note") or None,
                     )
                 else:
-                    service.classify(runtime, session, page_id, user, classification)
+                    lifecycle.classify(runtime, session, page_id, user, classification)
         except OpsbotError as exc:
             ack(response_action="errors", errors={"classification": str(exc)[:150]})
             return

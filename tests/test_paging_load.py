@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.paging import service
+from bot.paging import lifecycle, service
 from bot.paging.load import STRAINED, UNSUSTAINABLE, weekly_load
 
 NY = ZoneInfo("America/New_York")
@@ -24,7 +24,7 @@ def page_at(world, when, classification=None, fall_through=False, resolve=True):
         world.advance(minutes=16)
     if resolve:
         with world.db.session() as session:
-            service.resolve(world.runtime, session, page_id, ALICE, classification=classification)
+            lifecycle.resolve(world.runtime, session, page_id, ALICE, classification=classification)
     return page_id
 
 

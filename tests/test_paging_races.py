@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.paging import service
+from bot.paging import intake, lifecycle, service
 from bot.paging.alerts import parse
 from bot.paging.models import Page
 from tests.paging_samples import alertmanager_alert, alertmanager_body
@@ -56,14 +56,14 @@ def test_acknowledge_racing_resolve_always_ends_resolved(world):
     for round_ in range(ROUNDS):
         page_id = open_page(world, f"race {round_}")
         acked, resolved = race(
-            in_unit_of_work(world, service.acknowledge, page_id, "U0ENG00002"),
+            in_unit_of_work(world, lifecycle.acknowledge, page_id, "U0ENG00002"),
             in_unit_of_work(
-                world, service.resolve, page_id, "U0ENG00003", classification="false_alarm"
+                world, lifecycle.resolve, page_id, "U0ENG00003", classification="false_alarm"
             ),
         )
         assert resolved == "resolved"
         # The acknowledgement either landed first, or was refused because the page was resolved.
-        assert acked == "acknowledged" or isinstance(acked, service.PageConflict)
+        assert acked == "acknowledged" or isinstance(acked, lifecycle.PageConflict)
         with world.db.session() as session:
             page = service.get_page(session, page_id)
             events = [e.kind for e in service.page_events(session, page_id)]
@@ -77,11 +77,11 @@ def test_two_replicas_acknowledging_at_once_record_one_acknowledgement(world):
     for round_ in range(ROUNDS):
         page_id = open_page(world, f"double ack {round_}")
         results = race(
-            in_unit_of_work(world, service.acknowledge, page_id, "U0ENG00002"),
-            in_unit_of_work(world, service.acknowledge, page_id, "U0ENG00004"),
+            in_unit_of_work(world, lifecycle.acknowledge, page_id, "U0ENG00002"),
+            in_unit_of_work(world, lifecycle.acknowledge, page_id, "U0ENG00004"),
         )
         winners = [r for r in results if r == "acknowledged"]
-        losers = [r for r in results if isinstance(r, service.PageConflict)]
+        losers = [r for r in results if isinstance(r, lifecycle.PageConflict)]
         assert len(winners) == 1 and len(losers) == 1
         with world.db.session() as session:
             page = service.get_page(session, page_id)
@@ -96,7 +96,7 @@ def test_two_replicas_receiving_the_same_new_alert_open_one_page(world):
 
         def receive(body: dict[str, Any] = body) -> list[Any]:
             with world.db.session() as session:
-                return service.receive_alerts(world.runtime, session, parse("alertmanager", body))
+                return intake.receive_alerts(world.runtime, session, parse("alertmanager", body))
 
         first, second = race(receive, receive)
         assert not isinstance(first, Exception), first
@@ -114,7 +114,7 @@ def test_an_escalation_due_while_the_page_is_acknowledged_does_nothing(world):
     page_id = open_page(world, "acked just in time")
     world.clock.advance(minutes=15)  # the step is due, but the acknowledgement commits first
     with world.db.session() as session:
-        service.acknowledge(world.runtime, session, page_id, "U0ENG00002")
+        lifecycle.acknowledge(world.runtime, session, page_id, "U0ENG00002")
     world.tick()
     with world.db.session() as session:
         page = service.get_page(session, page_id)
@@ -127,7 +127,7 @@ def test_an_escalation_racing_an_acknowledgement_ends_acknowledged(world):
         world.clock.advance(minutes=15)
         _, acked = race(
             world.runtime.scheduler.tick,
-            in_unit_of_work(world, service.acknowledge, page_id, "U0ENG00002"),
+            in_unit_of_work(world, lifecycle.acknowledge, page_id, "U0ENG00002"),
         )
         assert acked == "acknowledged"
         with world.db.session() as session:

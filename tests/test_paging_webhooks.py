@@ -244,14 +244,14 @@ def test_config_check_refuses_a_bad_webhook(hook, message):
 def test_a_page_stood_down_by_its_closed_source_or_cleared_alert_resolves_in_pagerduty(
     hooked, receiver
 ):
-    from bot.paging import service
+    from bot.paging import lifecycle
     from tests.paging_samples import alertmanager_alert
 
     send(hooked, "alertmanager", alertmanager_body())
     send(hooked, "generic", {"summary": "Backups failing", "labels": {"team": "infra"}})
     hooked.advance(minutes=45)
     with hooked.db.session() as session:
-        service.stand_down(hooked.runtime, session, 2, None, "its support request was resolved")
+        lifecycle.stand_down(hooked.runtime, session, 2, None, "its support request was resolved")
     send(hooked, "alertmanager", alertmanager_body(alertmanager_alert(status="resolved")))
     hooked.tick()
     events = [(r["json"]["dedup_key"], r["json"]["event_action"]) for r in receiver.to("/pd")]

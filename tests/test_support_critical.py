@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from bot.paging import lifecycle as paging_lifecycle
 from bot.paging import service as paging
 from bot.paging.models import Page
 from bot.support import lifecycle, reporting, service
@@ -126,7 +127,7 @@ def test_lowering_a_paged_ticket_from_critical_stands_its_page_down(world):
 def test_a_page_resolved_by_the_on_call_answers_the_ticket_but_does_not_close_it(world):
     filed = file_critical(world)
     with world.db.session() as session:
-        paging.resolve(world.runtime, session, filed.page_id, ONCALL, classification=None)
+        paging_lifecycle.resolve(world.runtime, session, filed.page_id, ONCALL, classification=None)
         session.commit()
     found = ticket(world)
     assert found.is_open and found.first_response_at is not None

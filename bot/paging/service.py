@@ -10,13 +10,11 @@ steps are database timers, so a restart never loses one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, literal, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -24,26 +22,16 @@ from bot import outbox
 from bot.business_hours import is_business_hours
 from bot.config import OrgConfig
 from bot.durations import format_duration
-from bot.errors import Conflict, InvalidInput, NotFound
-from bot.mrkdwn import escape
+from bot.errors import InvalidInput, NotFound
 from bot.paging import telemetry, webhooks
-from bot.paging.access import require_responder
-from bot.paging.alerts import FIRING, Alert, route
-from bot.paging.blocks import local, page_blocks, page_text, when
+from bot.paging.blocks import page_blocks, page_text
 from bot.paging.escalation import (
-    ACKNOWLEDGE,
-    ACKNOWLEDGED,
-    ESCALATE,
     OPEN_STATUSES,
-    RESOLVE,
-    RESOLVED,
     TRIGGERED,
     PolicySnapshot,
-    allowed_from,
-    refusal,
     resolve_policy,
 )
-from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
+from bot.paging.models import Page, PageEvent
 from bot.paging.targets import step_target, who_is_on_call
 from bot.runbooks import runbook_index
 from bot.scheduler import Timer, cancel_timers, set_timer
@@ -58,8 +46,6 @@ ESCALATION_TIMER = "page.escalate"
 # message per window, however many alerts arrive); state changes are shown at once.
 REPEAT_EDIT_DELAY = timedelta(seconds=30)
 SUMMARY_LIMIT = 300
-# Other capabilities hear of a person's answer to a page through these (see `on_response`).
-RESPONSE_LISTENERS = "paging.response_listeners"
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -172,12 +158,12 @@ def trigger_page(
             raise
         return repeated
     assert page.id is not None
-    _event(session, page, "opened", now, actor=requested_by, detail=f"via {source}")
+    record_event(session, page, "opened", now, actor=requested_by, detail=f"via {source}")
     channel = org.team(team_id).channel if team_id else None
     if channel:
         page.messages = [*page.messages, {"key": f"page:{page.id}:channel", "to": channel}]
     _start_chain(runtime, session, page, policy, now)
-    _publish(runtime, session, page, now)
+    publish(runtime, session, page, now)
     return page
 
 
@@ -191,7 +177,7 @@ def _count_repeat(runtime: Runtime, session: Session, key: str, now: datetime) -
     if page_id is None:
         return None
     page = get_page(session, page_id[0])
-    _publish(runtime, session, page, now, edit_delay=REPEAT_EDIT_DELAY)
+    publish(runtime, session, page, now, edit_delay=REPEAT_EDIT_DELAY)
     return page
 
 
@@ -202,47 +188,6 @@ def _team_for(org: OrgConfig, policy: PolicySnapshot, labels: dict[str, str]) ->
     return team if team and any(t.id == team for t in org.teams) else None
 
 
-# ---- alerts --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertOutcome:
-    fingerprint: str
-    action: str  # opened, repeated, resolved, no_open_page
-    page_id: int | None
-
-
-def receive_alerts(runtime: Runtime, session: Session, alerts: list[Alert]) -> list[AlertOutcome]:
-    """Apply a webhook's alerts in order. Every alert is routed before anything is stored, so a
-    body with an unroutable alert changes nothing (NoRoute)."""
-    policies = [route(runtime.org, alert) if alert.status == FIRING else None for alert in alerts]
-    outcomes = []
-    for alert, policy_id in zip(alerts, policies, strict=True):
-        if policy_id is None:
-            page = resolve_by_key(runtime, session, alert.dedup_key, via=alert.source)
-            action = "resolved" if page is not None else "no_open_page"
-        else:
-            page = trigger_page(
-                runtime,
-                session,
-                policy_id=policy_id,
-                summary=alert.summary,
-                details=alert.details,
-                source=alert.source,
-                dedup_key=alert.dedup_key,
-                labels=alert.labels,
-                alert_name=alert.name,
-                runbook_url=alert.runbook_url,
-                link_url=alert.generator_url,
-            )
-            action = "repeated" if page.repeat_count > 1 else "opened"
-        outcomes.append(AlertOutcome(alert.fingerprint, action, page.id if page else None))
-    telemetry.alerts_received(
-        session, [(a.source, o.action) for a, o in zip(alerts, outcomes, strict=True)]
-    )
-    return outcomes
-
-
 # ---- the escalation chain ------------------------------------------------------------------
 
 
@@ -250,7 +195,7 @@ def _timer_ref(page: Page) -> str:
     return f"page:{page.id}"
 
 
-def _cancel_escalation(session: Session, page_id: int) -> None:
+def cancel_escalation(session: Session, page_id: int) -> None:
     """Cancel the page's pending steps. Called before the page's own UPDATE: the scheduler locks
     a timer and then its page, so taking them in the other order could deadlock (PostgreSQL).
     If the move is then refused, the unit of work rolls back and the timers stand."""
@@ -264,7 +209,7 @@ def _start_chain(
     if delay.total_seconds() > 0:
         _arm(session, page, now + delay, now, 0)
     else:
-        _run_chain(runtime, session, page, 0, now)
+        run_chain(runtime, session, page, 0, now)
 
 
 def _arm(session: Session, page: Page, due: datetime, now: datetime, position: int) -> None:
@@ -276,7 +221,7 @@ def _arm(session: Session, page: Page, due: datetime, now: datetime, position: i
     timer.status = "pending"
 
 
-def _run_chain(
+def run_chain(
     runtime: Runtime, session: Session, page: Page, position: int, now: datetime
 ) -> list[str]:
     """Fire the step at `position`, and at once the ones after it that are skipped (nobody on
@@ -296,7 +241,9 @@ def _run_chain(
                 # The last step gets its window too; then the page says nobody acknowledged.
                 _arm(session, page, now + policy.last_step_window(), now, following)
             else:
-                _event(session, page, "escalation_exhausted", now, detail="no step left to notify")
+                record_event(
+                    session, page, "escalation_exhausted", now, detail="no step left to notify"
+                )
             return reached
         delay = policy.delay_before(*divmod(following, steps))
         if notified and delay.total_seconds() > 0:
@@ -323,17 +270,17 @@ def _notify_step(
     target = step_target(runtime, session, step, now)
     if target.webhook is not None:
         reached, detail = webhooks.notify(runtime, session, page, target.webhook, where, now)
-        _event(session, page, "notified" if reached else "unreachable", now, detail=detail)
+        record_event(session, page, "notified" if reached else "unreachable", now, detail=detail)
         if reached and index > 0:
             page.fell_through = True
         return reached
     if target.user is None:
         kind = "unreachable" if target.unreachable else "skipped"
-        _event(session, page, kind, now, detail=f"{where}: {target.problem}")
+        record_event(session, page, kind, now, detail=f"{where}: {target.problem}")
         return None
     user = target.user
     if user in _notified_in_pass(page, cycle * len(policy.steps), position):
-        _event(session, page, "skipped", now, actor=user, detail=f"{where}: already notified")
+        record_event(session, page, "skipped", now, actor=user, detail=f"{where}: already notified")
         return None
     key = f"page:{page.id}:dm:{position}:{user}"
     page.messages = [*page.messages, {"key": key, "to": user}]
@@ -341,7 +288,7 @@ def _notify_step(
         page.notified = [*page.notified, user]
     if index > 0:
         page.fell_through = True
-    _event(session, page, "notified", now, actor=user, detail=where)
+    record_event(session, page, "notified", now, actor=user, detail=where)
     return user
 
 
@@ -372,7 +319,7 @@ def on_escalation_timer(runtime: Runtime, session: Session, timer: Timer, now: d
     policy = PolicySnapshot.from_json(page.policy)
     waited = policy.last_step_window() if position >= page.steps_total else None
     if position >= page.steps_total:
-        _event(
+        record_event(
             session,
             page,
             "escalation_exhausted",
@@ -382,256 +329,15 @@ def on_escalation_timer(runtime: Runtime, session: Session, timer: Timer, now: d
     else:
         delay = policy.delay_before(*divmod(position, len(policy.steps)))
         if position > 0:
-            _event(
+            record_event(
                 session, page, "escalated", now, detail=f"no acknowledgement in {_minutes(delay)}"
             )
-        _run_chain(runtime, session, page, position, now)
-    _publish(runtime, session, page, now)
+        run_chain(runtime, session, page, position, now)
+    publish(runtime, session, page, now)
 
 
 def _minutes(delta: Any) -> str:
     return format_duration(delta)
-
-
-# ---- responders ----------------------------------------------------------------------------
-
-
-def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
-    now = runtime.clock.now()
-    require_responder(runtime, session, get_page(session, page_id), user_id, ACKNOWLEDGE)
-    _cancel_escalation(session, page_id)  # timers before the page: the scheduler's lock order
-    claimed = session.exec(
-        update(Page)
-        .where(col(Page.id) == page_id)
-        .where(col(Page.status).in_(allowed_from(ACKNOWLEDGE)))
-        .values(
-            status=ACKNOWLEDGED,
-            acknowledged_at=now,
-            acknowledged_by=user_id,
-            version=Page.version + 1,
-        )
-    )
-    page = get_page(session, page_id)
-    if claimed.rowcount != 1:
-        raise _why_not(runtime, page, ACKNOWLEDGE)
-    _event(session, page, "acknowledged", now, actor=user_id)
-    _publish(runtime, session, page, now)
-    _tell_listeners(runtime, session, page, ACKNOWLEDGED, user_id, now)
-    return page
-
-
-@dataclass(frozen=True)
-class Escalation:
-    page: Page
-    reached: list[str]  # Slack ids and `webhook:<id>`s the escalation notified
-
-
-def escalate(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Escalation:
-    """Notify the next step now (the responder wants help, or cannot take it)."""
-    now = runtime.clock.now()
-    require_responder(runtime, session, get_page(session, page_id), user_id, ESCALATE)
-    _cancel_escalation(session, page_id)
-    claimed = session.exec(
-        update(Page)
-        .where(col(Page.id) == page_id)
-        .where(col(Page.status).in_(allowed_from(ESCALATE)))
-        .where(col(Page.position) + 1 < col(Page.steps_total))
-        .values(
-            status=TRIGGERED,
-            acknowledged_at=None,
-            acknowledged_by=None,
-            version=Page.version + 1,
-        )
-    )
-    page = get_page(session, page_id)
-    if claimed.rowcount != 1:
-        if page.is_open:
-            raise Conflict(
-                f"Every step of policy '{page.policy_id}' has been notified already; "
-                "there is nobody further to escalate to."
-            )
-        raise _why_not(runtime, page, ESCALATE)
-    _event(session, page, "escalated", now, actor=user_id)
-    reached = _run_chain(runtime, session, page, page.position + 1, now)
-    _publish(runtime, session, page, now)
-    return Escalation(page, reached)
-
-
-def resolve(
-    runtime: Runtime,
-    session: Session,
-    page_id: int,
-    user_id: str | None,
-    *,
-    classification: str | None = None,
-    note: str | None = None,
-) -> Page:
-    if classification is not None and classification not in CLASSIFICATIONS:
-        raise InvalidInput(
-            f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
-        )
-    now = runtime.clock.now()
-    if user_id is not None:
-        require_responder(runtime, session, get_page(session, page_id), user_id, RESOLVE)
-    _cancel_escalation(session, page_id)
-    claimed = session.exec(
-        update(Page)
-        .where(col(Page.id) == page_id)
-        .where(col(Page.status).in_(allowed_from(RESOLVE)))
-        .values(
-            status=RESOLVED,
-            resolved_at=now,
-            resolved_by=user_id,
-            open_key=None,
-            classification=classification,
-            classified_by=user_id if classification else None,
-            version=Page.version + 1,
-        )
-    )
-    page = get_page(session, page_id)
-    if claimed.rowcount != 1:
-        raise _why_not(runtime, page, RESOLVE)
-    _resolved(runtime, session, page, now, user_id, classification, note)
-    if user_id is not None:
-        _tell_listeners(runtime, session, page, RESOLVED, user_id, now)
-    return page
-
-
-def stand_down(
-    runtime: Runtime, session: Session, page_id: int, user_id: str | None, reason: str
-) -> Page | None:
-    """The page's source was closed elsewhere (its support request was resolved): stop the
-    escalation, close the page and say why on it, so nobody further is woken for it. None when
-    the page was already resolved."""
-    now = runtime.clock.now()
-    _cancel_escalation(session, page_id)
-    claimed = session.exec(
-        update(Page)
-        .where(col(Page.id) == page_id)
-        .where(col(Page.status).in_(allowed_from(RESOLVE)))
-        .values(
-            status=RESOLVED,
-            resolved_at=now,
-            resolved_by=user_id,
-            open_key=None,
-            version=Page.version + 1,
-        )
-    )
-    if claimed.rowcount != 1:
-        return None
-    page = get_page(session, page_id)
-    _event(session, page, "stood_down", now, actor=user_id, detail=reason)
-    _publish(runtime, session, page, now)
-    return page
-
-
-ResponseListener = Callable[[Session, Page, str, str, datetime], None]
-
-
-def on_response(runtime: Runtime, listener: ResponseListener) -> None:
-    """Call `listener(session, page, status, user_id, now)` whenever a person acknowledges or
-    resolves a page, in the same unit of work. Support takes it as its ticket's first response;
-    paging itself never imports the capabilities that listen."""
-    runtime.extras.setdefault(RESPONSE_LISTENERS, []).append(listener)
-
-
-def _tell_listeners(
-    runtime: Runtime, session: Session, page: Page, status: str, user_id: str, now: datetime
-) -> None:
-    for listener in runtime.extras.get(RESPONSE_LISTENERS, ()):
-        listener(session, page, status, user_id, now)
-
-
-def resolve_by_key(runtime: Runtime, session: Session, dedup_key: str, via: str) -> Page | None:
-    """A `resolved` alert resolves its open page (unclassified: a person classifies it later)."""
-    now = runtime.clock.now()
-    open_page = select(Page.id).where(col(Page.open_key) == dedup_key).scalar_subquery()
-    session.exec(
-        update(Timer)
-        .where(col(Timer.kind) == ESCALATION_TIMER)
-        .where(col(Timer.status) == "pending")
-        .where(col(Timer.ref) == literal("page:") + cast(open_page, String))
-        .values(status="cancelled")
-    )
-    row = session.exec(
-        update(Page)
-        .where(col(Page.open_key) == dedup_key)
-        .values(status=RESOLVED, resolved_at=now, open_key=None, version=Page.version + 1)
-        .returning(Page.id)
-    ).first()
-    if row is None:
-        return None
-    page = get_page(session, row[0])
-    _resolved(runtime, session, page, now, None, None, f"the alert cleared in {via}")
-    return page
-
-
-def _resolved(
-    runtime: Runtime,
-    session: Session,
-    page: Page,
-    now: datetime,
-    user_id: str | None,
-    classification: str | None,
-    note: str | None,
-) -> None:
-    detail = CLASSIFICATIONS[classification] if classification else ""
-    if note:
-        detail = f"{detail}: {note}" if detail else note
-    _event(session, page, "resolved", now, actor=user_id, detail=detail[:500])
-    _publish(runtime, session, page, now)
-
-
-def classify(
-    runtime: Runtime, session: Session, page_id: int, user_id: str, classification: str
-) -> Page:
-    """Classify (or reclassify) a resolved page for the load report."""
-    if classification not in CLASSIFICATIONS:
-        raise InvalidInput(
-            f"'{classification}' is not a classification; use one of: " + ", ".join(CLASSIFICATIONS)
-        )
-    now = runtime.clock.now()
-    require_responder(runtime, session, get_page(session, page_id), user_id, "classify")
-    claimed = session.exec(
-        update(Page)
-        .where(col(Page.id) == page_id)
-        .where(col(Page.status) == RESOLVED)
-        .values(classification=classification, classified_by=user_id, version=Page.version + 1)
-    )
-    page = get_page(session, page_id)
-    if claimed.rowcount != 1:
-        raise Conflict("Only a resolved page can be classified; resolve it first.")
-    _event(session, page, "classified", now, actor=user_id, detail=CLASSIFICATIONS[classification])
-    _publish(runtime, session, page, now)
-    return page
-
-
-class PageConflict(Conflict):
-    """A move the page's current state refuses; `by` is who got there first (a Slack id).
-
-    The message is plain text (fit for a modal's error); `mrkdwn` says the same for Slack
-    messages, with the time as a date token each reader sees in their own zone.
-    """
-
-    def __init__(self, message: str, status: str, by: str | None, mrkdwn: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.by = by
-        self.mrkdwn = mrkdwn or escape(message)
-
-
-def _why_not(runtime: Runtime, page: Page, event: str) -> PageConflict:
-    zone = page_zone(runtime, page)
-    if page.status == RESOLVED and page.resolved_at is not None:
-        what, at = "resolved", page.resolved_at
-    elif page.status == ACKNOWLEDGED and event == ACKNOWLEDGE and page.acknowledged_at:
-        what, at = "acknowledged", page.acknowledged_at
-    else:
-        message = refusal(page.status, event)
-        return PageConflict(message, page.status, page.acknowledged_by)
-    text = f"Page #{page.id} was already {what} at "
-    by = page.resolved_by if page.status == RESOLVED else page.acknowledged_by
-    return PageConflict(f"{text}{local(at, zone)}.", page.status, by, f"{text}{when(at, zone)}.")
 
 
 def page_zone(runtime: Runtime, page: Page) -> ZoneInfo:
@@ -645,7 +351,7 @@ def page_zone(runtime: Runtime, page: Page) -> ZoneInfo:
 # ---- timeline and messages -----------------------------------------------------------------
 
 
-def _event(
+def record_event(
     session: Session,
     page: Page,
     kind: str,
@@ -661,12 +367,12 @@ def _event(
 def note(runtime: Runtime, session: Session, page: Page, kind: str, detail: str) -> None:
     """A line on the page's timeline from outside the chain (e.g. a webhook that failed)."""
     now = runtime.clock.now()
-    _event(session, page, kind, now, detail=detail)
+    record_event(session, page, kind, now, detail=detail)
     page.version += 1
-    _publish(runtime, session, page, now)
+    publish(runtime, session, page, now)
 
 
-def _publish(
+def publish(
     runtime: Runtime,
     session: Session,
     page: Page,

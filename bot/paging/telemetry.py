@@ -1,6 +1,6 @@
 """What paging tells operators: one log line and the metrics for each change in a page's life.
 
-Called from the page timeline (`service._event`) and run only once the change is committed, so a
+Called from the page timeline (`service.record_event`) and run only once the change is committed, so a
 rolled-back press or a lost race is neither logged nor counted.
 """
 

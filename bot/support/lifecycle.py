@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from bot import logs, outbox
 from bot.db import after_commit
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from bot.paging import service as paging
+from bot.paging import lifecycle as paging
 from bot.paging.models import Page
 from bot.runbooks import runbook_index
 from bot.support import blocks

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.paging.lifecycle import on_response
 from bot.paging.models import Page
-from bot.paging.service import on_response
 from bot.scheduler import RecurringJob, Timer
 from bot.support import lifecycle, reporting, service
 
