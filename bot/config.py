@@ -420,10 +420,10 @@ class OrgConfig(_Model):
         raise UnknownTeam(team_id)
 
     def rotation(self, rotation_id: str) -> Rotation:
-        for rotation in self.rotations:
-            if rotation.id == rotation_id:
-                return rotation
-        raise UnknownRotation(rotation_id)
+        found = _rotation_index(self.rotations).get(rotation_id)
+        if found is None:
+            raise UnknownRotation(rotation_id)
+        return found
 
     def policy(self, policy_id: str) -> EscalationPolicy:
         for policy in self.escalation_policies:
@@ -467,6 +467,24 @@ class OrgConfig(_Model):
 
     def team_of_person(self, person: str) -> list[Team]:
         return [t for t in self.teams if person in t.members or person in t.managers]
+
+
+# Rotations by id for each rotation list in use (an org of 1,000 rotations is asked for each of
+# them), kept outside the frozen model so copies and equality are untouched. The entry holds its
+# list, so the id it is keyed by cannot be reused while the entry exists.
+_ROTATION_INDEXES: dict[int, tuple[list[Rotation], dict[str, Rotation]]] = {}
+
+
+def _rotation_index(rotations: list[Rotation]) -> dict[str, Rotation]:
+    entry = _ROTATION_INDEXES.get(id(rotations))
+    if entry is None or entry[0] is not rotations:
+        by_id: dict[str, Rotation] = {}
+        for rotation in rotations:
+            by_id.setdefault(rotation.id, rotation)  # the first one, as a scan would find
+        if len(_ROTATION_INDEXES) >= 64:  # config reloads and test orgs: keep the newest few
+            _ROTATION_INDEXES.clear()
+        entry = _ROTATION_INDEXES[id(rotations)] = (rotations, by_id)
+    return entry[1]
 
 
 # ---- loading with line numbers ------------------------------------------------------------
@@ -518,6 +536,32 @@ class ConfigError(Exception):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         super().__init__("\n".join(str(i) for i in issues))
         self.issues = issues
+
+
+# libyaml's parser when PyYAML was built with it (about 10x faster than the pure-Python one).
+_FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse the text once: the node tree (for line numbers and duplicate keys) and the data
+    built from that same tree, as `yaml.safe_load` would build it.
+
+    Text that is not valid YAML is parsed again by the pure-Python parser, so its error (the
+    message and the line) reads the same whichever parser PyYAML has.
+    """
+    try:
+        loader = _FAST_LOADER(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError:
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise
+        yaml.compose(text, Loader=yaml.SafeLoader)  # raises the reference parser's error
+        raise  # both parsers should fail; if only libyaml did, its error stands
+    return root, data
 
 
 def _line_map(node: yaml.Node | None, path: tuple = (), out: dict | None = None) -> dict:
@@ -604,8 +648,7 @@ def check_org_text(
 ) -> ConfigReport:
     """Validate config text; every issue carries the file name and the line it points at."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

@@ -558,3 +558,31 @@ def test_config_check_of_a_missing_file_exits_1(tmp_path, capsys):
     missing = Path(tmp_path) / "absent.yaml"
     assert main(["config", "check", str(missing)]) == 1
     assert "absent.yaml cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("broken_text", ["a: [1, 2\n", "a: b\n\tc: d\n", "a: 'x\n", "- a\nb: c\n"])
+def test_yaml_errors_read_the_same_whichever_parser_pyyaml_has(broken_text):
+    """The fast (libyaml) parser's errors are replaced by the reference parser's own."""
+    with pytest.raises(yaml.YAMLError) as reference:
+        yaml.compose(broken_text, Loader=yaml.SafeLoader)
+    (issue,) = check_org_text(broken_text).issues
+    mark = reference.value.problem_mark
+    assert issue.line == mark.line + 1
+    assert issue.message == f"not valid YAML: {reference.value.problem}"
+
+
+def test_the_config_is_read_once_and_gives_what_safe_load_gives():
+    from tests.bench.scale_org import scale_org_text
+
+    text = EXAMPLE.read_text() if EXAMPLE.exists() else REPO_EXAMPLE.read_text()
+    for sample in (text, scale_org_text(20)):
+        report = check_org_text(sample)
+        assert report.org == OrgConfig.model_validate(yaml.safe_load(sample))
+
+
+def test_rotation_lookup_follows_copies_with_other_rotations(sample_org):
+    assert sample_org.rotation("data-oncall").id == "data-oncall"
+    fewer = sample_org.model_copy(update={"rotations": sample_org.rotations[:1]})
+    with pytest.raises(UnknownRotation):
+        fewer.rotation("data-oncall")
+    assert sample_org.rotation("data-oncall").id == "data-oncall"
