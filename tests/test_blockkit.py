@@ -131,3 +131,34 @@ def test_a_world_fails_the_test_when_the_bot_sent_invalid_blocks(world):
     with pytest.raises(BlockKitError):
         world.check_payloads()
     world.fake.clear()  # so the fixture's own check at teardown passes
+
+
+# ---- bot.blockkit: the pieces every capability builds with stay inside Slack's limits ----------
+
+
+def test_shared_pieces_pass_the_check_at_and_beyond_slacks_limits():
+    from bot import blockkit
+
+    long_line = "word " * 200
+    text = "\n".join([long_line] * 8)  # ~8,000 characters over whole lines
+    card = [
+        blockkit.header("h" * 400),
+        blockkit.section(text, blockkit.button("b" * 100, "x.press", "v" * 3000, "danger")),
+        blockkit.context("<@U0ENG00001> " + text),
+        blockkit.actions(blockkit.button("Go", "x.go", "1"), block_id="k" * 300),
+        blockkit.section("tagged", block_id="row:1"),
+    ]
+    check_blocks(card)
+    assert card[1]["text"]["text"].endswith(" …")
+    assert len(card[1]["text"]["text"]) <= blockkit.TEXT_LIMIT
+    assert "<@U0ENG00001>" in card[2]["elements"][0]["text"]  # cut at a line, not in a token
+    assert card[1]["accessory"]["text"]["text"].endswith("…")
+    assert len(card[1]["accessory"]["value"]) == blockkit.BUTTON_VALUE_LIMIT
+    assert card[4]["block_id"] == "row:1"
+
+
+def test_plain_text_is_never_empty():
+    from bot.blockkit import plain
+
+    assert plain("", 10) == {"type": "plain_text", "text": " "}
+    assert plain("abcdefghijk", 5)["text"] == "abcd…"

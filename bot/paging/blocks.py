@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import mrkdwn
+from bot.blockkit import button
 from bot.clock import local_text
 from bot.paging.escalation import ACKNOWLEDGED, RESOLVED, TRIGGERED, PolicySnapshot
 from bot.paging.models import CLASSIFICATIONS, Page, PageEvent
@@ -203,30 +204,18 @@ def _event_line(event: PageEvent, zone: ZoneInfo) -> str:
     return f"• {when(event.at, zone, with_day=False)} {icon}{kind}{who}{detail}"
 
 
-def _button(text: str, action_id: str, page: Page, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": str(page.id),
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
 def _actions(page: Page, runbook: Runbook | None) -> list[dict[str, Any]]:
     elements = []
     if page.status == TRIGGERED:
-        elements.append(_button("Acknowledge", "page.acknowledge", page, "primary"))
+        elements.append(button("Acknowledge", "page.acknowledge", str(page.id), "primary"))
     if page.status in (TRIGGERED, ACKNOWLEDGED):
         if page.position + 1 < page.steps_total:
-            elements.append(_button("Escalate", "page.escalate", page))
-        elements.append(_button("Resolve", "page.resolve", page, "danger"))
+            elements.append(button("Escalate", "page.escalate", str(page.id)))
+        elements.append(button("Resolve", "page.resolve", str(page.id), "danger"))
     elif page.status == RESOLVED and not page.classification:
-        elements.append(_button("Classify", "page.classify", page))
+        elements.append(button("Classify", "page.classify", str(page.id)))
     if runbook is not None and runbook.body and not page.runbook_url:
-        elements.append(_button("Read the runbook", "page.runbook", page))
+        elements.append(button("Read the runbook", "page.runbook", str(page.id)))
     return elements
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bot.blockkit import button, context, section
 from bot.mrkdwn import escape
 from bot.platform_migrations.loading import StepSpec
 from bot.platform_migrations.models import BLOCKED, IN_PROGRESS, Migration
@@ -26,29 +27,6 @@ class WorkItem:
     step: StepSpec
     state: str
     waiting: bool = False
-
-
-def _section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-    if block_id:
-        block["block_id"] = block_id[:255]
-    return block
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value[:2000],
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 def item_value(migration_id: str, service: str, step: str) -> str:
@@ -108,13 +86,13 @@ def announcement(
             "type": "header",
             "text": {"type": "plain_text", "text": f"{stage}: {migration.title}"[:150]},
         },
-        _section(f"*Why it matters*\n{escape(migration.why)}"),
-        _section(deadline_text(migration)),
-        _section(f"*Affected: {count} service{'s' if count != 1 else ''}*\n{affected or '—'}"),
+        section(f"*Why it matters*\n{escape(migration.why)}"),
+        section(deadline_text(migration)),
+        section(f"*Affected: {count} service{'s' if count != 1 else ''}*\n{affected or '—'}"),
     ]
     if info_only:
         blocks.append(
-            _section(
+            section(
                 ":information_source: For information only: the deadline is more than 12 months "
                 f"away. Nothing is asked of you before {horizon.isoformat()}; early movers are "
                 "welcome and the platform team will make the move easier in the meantime."
@@ -122,9 +100,9 @@ def announcement(
         )
     docs = docs_text(migration)
     if docs:
-        blocks.append(_context(docs))
+        blocks.append(context(docs))
     if migration.mandated and migration.sponsor:
-        blocks.append(_context(f"Sponsored by <@{escape(migration.sponsor)}>"))
+        blocks.append(context(f"Sponsored by <@{escape(migration.sponsor)}>"))
     text = f"{stage}: {escape(migration.title)} (deadline {migration.deadline.isoformat()})"
     return text, blocks
 
@@ -138,18 +116,18 @@ def item_blocks(item: WorkItem, index: int) -> list[dict[str, Any]]:
         auto = "\n_opsbot will see this one itself when it is done; no need to report it._"
     value = item_value(m.id, item.service, step.id)
     buttons = [
-        _button("Done", "migration.done", value, "primary"),
-        _button("In progress", "migration.progress", value),
-        _button("Blocked", "migration.blocked", value),
-        _button("Need help", "migration.help", value),
-        _button("Request an exemption", "migration.exempt", value),
+        button("Done", "migration.done", value, "primary"),
+        button("In progress", "migration.progress", value),
+        button("Blocked", "migration.blocked", value),
+        button("Need help", "migration.help", value),
+        button("Request an exemption", "migration.exempt", value),
     ]
     if step.done_when is not None:
         buttons = buttons[1:]
     return [
-        _section(
+        section(
             f"*{escape(item.service)}* · {escape(step.title)}{state}{how}{auto}",
-            f"mig{index}",
+            block_id=f"mig{index}",
         ),
         {"type": "actions", "block_id": f"mig{index}:actions", "elements": buttons},
     ]
@@ -165,28 +143,28 @@ def owner_notice(
     """The DM an owner gets when a migration starts: their services, what is released now."""
     names = ", ".join(f"*{escape(s)}*" for s in services)
     blocks: list[dict[str, Any]] = [
-        _section(
+        section(
             f":package: *{escape(migration.title)}* affects your service"
             f"{'s' if len(services) != 1 else ''} {names}.\n{escape(migration.why)}"
         ),
-        _section(deadline_text(migration)),
+        section(deadline_text(migration)),
     ]
     if info_only:
         blocks.append(
-            _context(
+            context(
                 f"For information only until {horizon.isoformat()}: you will not be reminded "
                 "before then."
             )
         )
     if items:
-        blocks.append(_section("*Released to you now:*"))
+        blocks.append(section("*Released to you now:*"))
         for index, item in enumerate(items[:MAX_ITEMS]):
             blocks += item_blocks(item, index)
     else:
-        blocks.append(_section("Nothing is released to you yet; you will hear when it is."))
+        blocks.append(section("Nothing is released to you yet; you will hear when it is."))
     docs = docs_text(migration)
     if docs:
-        blocks.append(_context(docs))
+        blocks.append(context(docs))
     text = f"{migration.title} affects {', '.join(services)}"
     return text, blocks
 
@@ -194,12 +172,12 @@ def owner_notice(
 def released_notice(item: WorkItem) -> tuple[str, list[dict[str, Any]]]:
     m = item.migration
     blocks = [
-        _section(
+        section(
             f":arrow_forward: *{escape(m.title)}*: the next step for *{escape(item.service)}* "
             "is released: what it waits on is done."
         ),
         *item_blocks(item, 0),
-        _context(deadline_text(m) + (" · " + docs_text(m) if docs_text(m) else "")),
+        context(deadline_text(m) + (" · " + docs_text(m) if docs_text(m) else "")),
     ]
     return f"{m.title}: {item.step.title} is released for {item.service}", blocks
 
@@ -208,7 +186,7 @@ def nudge(items: list[WorkItem], deadlines: dict[str, str]) -> tuple[str, list[d
     """One DM per owner covering all their migrations' released, unfinished work."""
     migrations = {i.migration.id: i.migration for i in items}
     blocks: list[dict[str, Any]] = [
-        _section(
+        section(
             f":wave: Where things stand on {len(migrations)} migration"
             f"{'s' if len(migrations) != 1 else ''} that affect{'' if len(migrations) != 1 else 's'} "
             "your services. Press a button to tell opsbot; blocked work goes to the platform team."
@@ -217,7 +195,7 @@ def nudge(items: list[WorkItem], deadlines: dict[str, str]) -> tuple[str, list[d
     index = 0
     for migration_id, migration in migrations.items():
         blocks.append({"type": "divider"})
-        blocks.append(_section(f"*{escape(migration.title)}*\n{deadlines[migration_id]}"))
+        blocks.append(section(f"*{escape(migration.title)}*\n{deadlines[migration_id]}"))
         for item in [i for i in items if i.migration.id == migration_id]:
             if index >= MAX_ITEMS:
                 break
@@ -228,12 +206,12 @@ def nudge(items: list[WorkItem], deadlines: dict[str, str]) -> tuple[str, list[d
                 "type": "actions",
                 "block_id": f"snooze:{migration_id}"[:255],
                 "elements": [
-                    _button("Snooze a week", "migration.snooze", migration_id),
+                    button("Snooze a week", "migration.snooze", migration_id),
                 ],
             }
         )
     if len(items) > index:
-        blocks.append(_context(f"…and {len(items) - index} more in opsbot's App Home."))
+        blocks.append(context(f"…and {len(items) - index} more in opsbot's App Home."))
     return "Migrations that affect your services", blocks[:50]
 
 
@@ -245,7 +223,7 @@ def exemption_request(
         separators=(",", ":"),
     )
     blocks = [
-        _section(
+        section(
             f":raised_hand: <@{escape(owner)}> asks for an exemption from *{escape(step.title)}* "
             f"for *{escape(service)}* ({escape(migration.title)}) until {until.isoformat()}.\n"
             f">{escape(reason)}"
@@ -254,8 +232,8 @@ def exemption_request(
             "type": "actions",
             "block_id": "exemption",
             "elements": [
-                _button("Approve", "migration.exempt_approve", value, "primary"),
-                _button("Decline", "migration.exempt_decline", value, "danger"),
+                button("Approve", "migration.exempt_approve", value, "primary"),
+                button("Decline", "migration.exempt_decline", value, "danger"),
             ],
         },
     ]
@@ -383,12 +361,12 @@ def new_migration_modal() -> dict[str, Any]:
 def confirm_activation(migration: Migration, warnings: list[str]) -> list[dict[str, Any]]:
     lines = "\n".join(f"• {escape(w)}" for w in warnings)
     return [
-        _section(f":warning: Before *{escape(migration.title)}* goes active:\n{lines}"),
+        section(f":warning: Before *{escape(migration.title)}* goes active:\n{lines}"),
         {
             "type": "actions",
             "block_id": "activate",
             "elements": [
-                _button("Activate anyway", "migration.activate_confirm", migration.id, "danger"),
+                button("Activate anyway", "migration.activate_confirm", migration.id, "danger"),
             ],
         },
     ]
@@ -400,11 +378,11 @@ def home_section(
     """App Home: migrations the person's services are in, and what is released to them now."""
     if not items and not others:
         return []
-    blocks: list[dict[str, Any]] = [_section("*Migrations your services are part of*")]
+    blocks: list[dict[str, Any]] = [section("*Migrations your services are part of*")]
     for index, item in enumerate(items[:10]):
         m = item.migration
         blocks.append(
-            _section(
+            section(
                 f"*{escape(m.title)}* (deadline {m.deadline.isoformat()}): "
                 f"*{escape(item.service)}* · {escape(item.step.title)}",
             )
@@ -412,7 +390,7 @@ def home_section(
         blocks.append(item_blocks(item, 100 + index)[1])
     for migration, services in others[:10]:
         blocks.append(
-            _context(
+            context(
                 f"{escape(migration.title)} (deadline {migration.deadline.isoformat()}): "
                 f"{', '.join(escape(s) for s in services)}: nothing released to you right now"
             )

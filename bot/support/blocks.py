@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.blockkit import button, context, section, text
 from bot.clock import local_text
 from bot.config import OrgConfig, Queue
 from bot.durations import format_duration
@@ -91,39 +92,8 @@ HISTORY_SHOWN = 20
 HOME_LISTED = 10
 
 
-def _text(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
-    # Slack's limit; callers split long texts into more blocks, this only guards against a cut
-    # inside a mention, link or date token.
-    if len(text) > 3000:
-        text = split_lines(text, 2990)[0] + " …"
-    return {"type": kind, "text": text}
-
-
-def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": _text(text)}
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [_text(text)]}
-
-
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": _text(label[:75], "plain_text"),
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
 def _option(label: str, value: str) -> dict[str, Any]:
-    return {"text": _text(label[:75], "plain_text"), "value": value[:150]}
+    return {"text": text(label[:75], "plain_text"), "value": value[:150]}
 
 
 def _select(
@@ -132,7 +102,7 @@ def _select(
     select: dict[str, Any] = {
         "type": "static_select",
         "action_id": action_id,
-        "placeholder": _text(placeholder, "plain_text"),
+        "placeholder": text(placeholder, "plain_text"),
         "options": options,
     }
     chosen = next((o for o in options if o["value"] == initial), None)
@@ -196,24 +166,24 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
         head += f" · app `{escape(t.application_id)}`"
     rotation = queue.t2 if t.tier >= 2 else queue.t1
     blocks: list[dict[str, Any]] = [
-        _section(head),
-        _section(
+        section(head),
+        section(
             f"Asked by {person(t.requester)} · handled by {person(t.assignee)} "
             f"(`{escape(rotation or '')}`)"
         ),
     ]
     sla_line = _sla_line(view, zone)
     if sla_line:
-        blocks.append(_section(sla_line))
+        blocks.append(section(sla_line))
     for notice in view.notices:
-        blocks.append(_section(notice))
+        blocks.append(section(notice))
     if t.state == RESOLVED:
         how = RESOLUTION_LABELS.get(t.resolution or "", "resolved")
         extra = f" by runbook `{escape(t.runbook)}`" if t.runbook else ""
         if t.duplicate_of:
             extra = f" of #{t.duplicate_of}"
         blocks.append(
-            _context(
+            context(
                 f":white_check_mark: {how.capitalize()}{extra} on {local(t.resolved_at, zone)}. "
                 "Reply in this thread within 7 days to reopen."
             )
@@ -221,7 +191,7 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
         return blocks
     if view.runbooks:
         blocks.append({"type": "divider"})
-        blocks.append(_section("*Maybe a runbook answers this:*"))
+        blocks.append(section("*Maybe a runbook answers this:*"))
         for match in view.runbooks:
             runbook = match.runbook
             title = escape(runbook.title)
@@ -229,19 +199,19 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
                 title = f"<{escape(runbook.url)}|{title.replace('|', '¦')}>"
             excerpt = escape(runbook.excerpt)
             blocks.append(
-                _section(
+                section(
                     f":book: *{title}* (`runbooks/{escape(runbook.file_name)}`)\n{excerpt}",
-                    _button("This solved it", "support.solved", f"{t.id}:{runbook.slug}"),
+                    button("This solved it", "support.solved", f"{t.id}:{runbook.slug}"),
                 )
             )
     if view.similar:
         blocks.append({"type": "divider"})
-        blocks.append(_section("*Similar open tickets* (last 14 days):"))
+        blocks.append(section("*Similar open tickets* (last 14 days):"))
         for other in view.similar:
             blocks.append(
-                _section(
+                section(
                     f"{thread_link(other)} {shown(other.summary)} · {STATE_LABELS[other.state]}",
-                    _button(f"Merge into #{other.id}", "support.merge", f"{t.id}:{other.id}"),
+                    button(f"Merge into #{other.id}", "support.merge", f"{t.id}:{other.id}"),
                 )
             )
     blocks.append(
@@ -249,10 +219,10 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
             "type": "actions",
             "block_id": f"support.ticket.{t.id}",
             "elements": [
-                _button("Claim", "support.claim", str(t.id), "primary"),
-                _button("Waiting on requester", "support.wait", str(t.id)),
-                _button("Escalate to T2", "support.escalate", str(t.id), "danger"),
-                _button("Resolve", "support.resolve", str(t.id)),
+                button("Claim", "support.claim", str(t.id), "primary"),
+                button("Waiting on requester", "support.wait", str(t.id)),
+                button("Escalate to T2", "support.escalate", str(t.id), "danger"),
+                button("Resolve", "support.resolve", str(t.id)),
             ],
         }
     )
@@ -277,7 +247,7 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
         }
     )
     blocks.append(
-        _context(
+        context(
             "Responders: reply in this thread (your first reply is the first response). "
             f"{person(t.requester)}: react :white_check_mark: to your request when it is solved."
         )
@@ -433,20 +403,20 @@ def history_blocks(
     if len(history) > HISTORY_SHOWN:
         shown_events.insert(0, f"• … {len(history) - HISTORY_SHOWN} earlier events in the thread")
     history_sections = [
-        _section(chunk) for chunk in split_lines("*History*\n" + "\n".join(shown_events), 3000)
-    ] or [_section("*History*\n• (no history)")]
+        section(chunk) for chunk in split_lines("*History*\n" + "\n".join(shown_events), 3000)
+    ] or [section("*History*\n• (no history)")]
     details = quoted(ticket.details) if ticket.details else "_no details_"
     return [
-        _section(
+        section(
             f":arrow_double_up: *Ticket {thread_link(ticket)} is escalated to you (T2)*\n"
             f"*{shown(ticket.summary)}* · severity {ticket.severity} · "
             f"asked by {person(ticket.requester)}\nWhy: {escape(reason)}"
         ),
-        _section(f"*Request*\n{details}"),
+        section(f"*Request*\n{details}"),
         *history_sections,
         {
             "type": "actions",
-            "elements": [_button("Claim", "support.claim", str(ticket.id), "primary")],
+            "elements": [button("Claim", "support.claim", str(ticket.id), "primary")],
         },
     ]
 
@@ -469,7 +439,7 @@ def rating_text(ticket: Ticket) -> str:
 
 def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
     return [
-        _section(
+        section(
             f":white_check_mark: Your support ticket {thread_link(ticket)} "
             f"({shown(ticket.summary)}) is resolved.\nHow did we do, from 1 (poor) to 5 (great)?"
         ),
@@ -477,7 +447,7 @@ def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
             "type": "actions",
             "block_id": f"support.rate.{ticket.id}",
             "elements": [
-                _button(str(score), f"support.rate.{score}", f"{ticket.id}:{score}")
+                button(str(score), f"support.rate.{score}", f"{ticket.id}:{score}")
                 for score in range(1, 6)
             ],
         },
@@ -486,7 +456,7 @@ def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
 
 def rated_blocks(ticket: Ticket) -> list[dict[str, Any]]:
     return [
-        _section(
+        section(
             f":pray: Thanks: you rated ticket #{ticket.id} *{ticket.rating}/5*. "
             "It goes into the team's weekly support report."
         )
@@ -498,16 +468,16 @@ def rating_comment_modal(ticket: Ticket) -> dict[str, Any]:
         "type": "modal",
         "callback_id": "support.rating_comment",
         "private_metadata": json.dumps({"ticket": ticket.id}),
-        "title": _text("Your feedback", "plain_text"),
-        "submit": _text("Send", "plain_text"),
-        "close": _text("Skip", "plain_text"),
+        "title": text("Your feedback", "plain_text"),
+        "submit": text("Send", "plain_text"),
+        "close": text("Skip", "plain_text"),
         "blocks": [
-            _section(f"Thanks for rating ticket #{ticket.id} *{ticket.rating}/5*."),
+            section(f"Thanks for rating ticket #{ticket.id} *{ticket.rating}/5*."),
             {
                 "type": "input",
                 "block_id": "comment",
                 "optional": True,
-                "label": _text("Anything we should know? (optional)", "plain_text"),
+                "label": text("Anything we should know? (optional)", "plain_text"),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "value",
@@ -532,12 +502,12 @@ def _input(
     block: dict[str, Any] = {
         "type": "input",
         "block_id": block_id,
-        "label": _text(label, "plain_text"),
+        "label": text(label, "plain_text"),
         "element": element,
         "optional": optional,
     }
     if hint:
-        block["hint"] = _text(hint, "plain_text")
+        block["hint"] = text(hint, "plain_text")
     return block
 
 
@@ -638,9 +608,9 @@ def request_modal(
         "type": "modal",
         "callback_id": "support.request",
         "private_metadata": json.dumps(metadata or {}),
-        "title": _text("Support request", "plain_text"),
-        "submit": _text("Open ticket", "plain_text"),
-        "close": _text("Cancel", "plain_text"),
+        "title": text("Support request", "plain_text"),
+        "submit": text("Open ticket", "plain_text"),
+        "close": text("Cancel", "plain_text"),
         "blocks": blocks,
     }
 
@@ -650,11 +620,11 @@ def critical_modal(ticket: Ticket) -> dict[str, Any]:
         "type": "modal",
         "callback_id": "support.critical",
         "private_metadata": json.dumps({"ticket": ticket.id}),
-        "title": _text("Mark as critical", "plain_text"),
-        "submit": _text("Mark critical", "plain_text"),
-        "close": _text("Cancel", "plain_text"),
+        "title": text("Mark as critical", "plain_text"),
+        "submit": text("Mark critical", "plain_text"),
+        "close": text("Cancel", "plain_text"),
         "blocks": [
-            _section(
+            section(
                 f"*Ticket #{ticket.id}: {shown(ticket.summary)}*\nCritical requests can page "
                 "an engineer, so they need both a type of business impact and why engaging an "
                 "engineer now would help."
@@ -670,34 +640,34 @@ def critical_modal(ticket: Ticket) -> dict[str, Any]:
 def home_section(
     assigned: Sequence[Ticket], asked: Sequence[Ticket], zone: ZoneInfo
 ) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [_section("*:ticket: Support tickets assigned to you*")]
+    blocks: list[dict[str, Any]] = [section("*:ticket: Support tickets assigned to you*")]
     if assigned:
         for t in assigned[:HOME_LISTED]:
             due = t.first_response_due if t.first_response_at is None else t.resolution_due
             when = f" · due {local(due, zone)}" if due else ""
             blocks.append(
-                _section(
+                section(
                     f"{thread_link(t)} {shown(t.summary)}\n{STATE_LABELS[t.state]} · "
                     f"{t.severity} · Tier {t.tier}{when}"
                 )
             )
         if len(assigned) > HOME_LISTED:
-            blocks.append(_context(f"… and {len(assigned) - HOME_LISTED} more, newer ones."))
+            blocks.append(context(f"… and {len(assigned) - HOME_LISTED} more, newer ones."))
     else:
-        blocks.append(_context("Nothing assigned to you."))
-    blocks.append(_section("*:raising_hand: Tickets you asked*"))
+        blocks.append(context("Nothing assigned to you."))
+    blocks.append(section("*:raising_hand: Tickets you asked*"))
     if asked:
         for t in asked[:HOME_LISTED]:
             blocks.append(
-                _section(
+                section(
                     f"{thread_link(t)} {shown(t.summary)}\n{STATE_LABELS[t.state]} · "
                     f"handled by {person(t.assignee)}"
                 )
             )
         if len(asked) > HOME_LISTED:
-            blocks.append(_context(f"… and {len(asked) - HOME_LISTED} more, older ones."))
+            blocks.append(context(f"… and {len(asked) - HOME_LISTED} more, older ones."))
     else:
-        blocks.append(_context("No open requests from you."))
+        blocks.append(context("No open requests from you."))
     return blocks
 
 
@@ -731,21 +701,21 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": _text(f"Support report: {report.queue_id}"[:150], "plain_text"),
+            "text": text(f"Support report: {report.queue_id}"[:150], "plain_text"),
         },
-        _context(f"{period} ({weeks}) · times in {zone.key}"),
+        context(f"{period} ({weeks}) · times in {zone.key}"),
         {
             "type": "section",
             "fields": [
-                _text(f"*Tickets*\n{report.total}"),
-                _text(
+                text(f"*Tickets*\n{report.total}"),
+                text(
                     f"*SLA attainment*\n{_share(report.sla_attainment)} "
                     f"({report.sla_met} of {report.sla_decided} decided)"
                 ),
-                _text(f"*Median first response*\n{_duration(report.median_first_response)}"),
-                _text(f"*Median resolution*\n{_duration(report.median_resolution)}"),
-                _text(f"*Satisfaction*\n{satisfaction}"),
-                _text(
+                text(f"*Median first response*\n{_duration(report.median_first_response)}"),
+                text(f"*Median resolution*\n{_duration(report.median_resolution)}"),
+                text(f"*Satisfaction*\n{satisfaction}"),
+                text(
                     f"*Answered by docs*\n{_share(report.docs_share)} ({report.answered_by_docs})"
                 ),
             ],
@@ -759,14 +729,14 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
             )
             flag = " :mag: *investigate*" if category in report.investigate else ""
             lines.append(f"• {label}: {count}{flag}")
-        blocks.append(_section("*By category*\n" + "\n".join(lines)))
+        blocks.append(section("*By category*\n" + "\n".join(lines)))
         severities = " · ".join(
             f"{s} {report.by_severity[s]}" for s in SEVERITIES if report.by_severity.get(s)
         )
-        blocks.append(_section(f"*By severity*: {severities}"))
+        blocks.append(section(f"*By severity*: {severities}"))
     if report.investigate:
         blocks.append(
-            _context(
+            context(
                 f":mag: More than {report.threshold} a week in a category: look for repetition "
                 "to remove with documentation, training or platform changes."
             )
@@ -774,7 +744,7 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
     still_open = ", ".join(f"#{n}" for n in report.still_open[:30]) or "none"
     if len(report.still_open) > 30:
         still_open += f", … {len(report.still_open) - 30} more"
-    blocks.append(_section(f"*Still open at the end*: {len(report.still_open)} ({still_open})"))
+    blocks.append(section(f"*Still open at the end*: {len(report.still_open)} ({still_open})"))
     if report.load is not None:
         load = report.load
         verdict = (
@@ -784,7 +754,7 @@ def report_blocks(report: SupportReport, zone: ZoneInfo) -> list[dict[str, Any]]
             else f"within the book's {OPERATIONAL_LOAD_LIMIT:.0%}"
         )
         blocks.append(
-            _section(
+            section(
                 f"*Operational load*: {_share(load.combined)} of the team's time "
                 f"(on-call {_share(load.oncall)}, support rotation {_share(load.support)}, "
                 f"{load.team_size} people), {verdict}."

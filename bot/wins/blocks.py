@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.blockkit import actions, button, context, plain, section
 from bot.clock import local_text
 from bot.config import OrgConfig
 from bot.mrkdwn import escape
@@ -35,42 +36,10 @@ VISIBILITY_LABELS = {
 }
 
 
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        element["style"] = style
-    return element
-
-
-def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "actions", "elements": list(elements)}
-    if block_id:
-        block["block_id"] = block_id
-    return block
-
-
-def _plain(text: str, limit: int) -> dict[str, Any]:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text or " "}
-
-
 def _option(value: str, label: str, description: str | None = None) -> dict[str, Any]:
-    option: dict[str, Any] = {"text": _plain(label, 75), "value": value}
+    option: dict[str, Any] = {"text": plain(label, 75), "value": value}
     if description:
-        option["description"] = _plain(description, 75)
+        option["description"] = plain(description, 75)
     return option
 
 
