@@ -81,12 +81,16 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def _start_workers(runtime) -> None:
     from bot.health import watch_workers
 
-    watch_workers(runtime)  # /healthz turns 503 when either stops beating
+    watch_workers(runtime)  # /healthz turns 503 when one of them stops beating
     runtime.outbox.start()
     runtime.scheduler.start()
+    for loop in runtime.loops:
+        loop.start()
 
 
 def _stop_workers(runtime) -> None:
+    for loop in runtime.loops:
+        loop.stop()
     runtime.scheduler.stop()
     runtime.outbox.stop()
 

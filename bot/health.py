@@ -67,7 +67,15 @@ def watch_workers(runtime: Runtime, allowed: float = 120.0) -> None:
     runtime.scheduler.after_tick.append(scheduler.beat)
     # The sender's loop has no per-round hook; its thread's liveness stands in for a beat.
     outbox = Heartbeat("outbox sender", None, thread=lambda: _thread_of(runtime.outbox))
-    runtime.extras[HEARTBEATS] = [scheduler, outbox]
+    loops = [
+        Heartbeat(getattr(loop, "name", type(loop).__name__), None, thread=_thread_getter(loop))
+        for loop in runtime.loops
+    ]
+    runtime.extras[HEARTBEATS] = [scheduler, outbox, *loops]
+
+
+def _thread_getter(worker: Any) -> Callable[[], threading.Thread | None]:
+    return lambda: _thread_of(worker)
 
 
 HEARTBEATS = "health.heartbeats"

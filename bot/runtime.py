@@ -39,6 +39,9 @@ class Runtime:
     directory: Directory
     # Capabilities may keep process-wide objects here (e.g. a runbook index) by name.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Background loops a capability adds (objects with start() and stop()); they run wherever
+    # the scheduler and the outbox run (`serve` without --no-worker, `worker`, `socket`).
+    loops: list[Any] = field(default_factory=list)
 
 
 def outage_audience(runtime: Runtime) -> Audience:

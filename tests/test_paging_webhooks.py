@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.config import check_org_text
 from bot.demo.story import sample_org_text
@@ -164,13 +166,13 @@ def test_a_webhook_answering_503_is_retried_with_backoff_until_it_takes_the_even
     hooked.advance(minutes=45)
     assert len(receiver.to("/pd")) == 1
     with hooked.db.session() as session:
-        row = session.query(WebhookDelivery).filter(WebhookDelivery.webhook_id == "pd").one()
+        row = session.exec(select(WebhookDelivery).where(WebhookDelivery.webhook_id == "pd")).one()
         assert row.status == "pending" and row.last_error.startswith("503")
     hooked.advance(seconds=2)
     hooked.advance(seconds=4)
     assert len(receiver.to("/pd")) == 3
     with hooked.db.session() as session:
-        row = session.query(WebhookDelivery).filter(WebhookDelivery.webhook_id == "pd").one()
+        row = session.exec(select(WebhookDelivery).where(WebhookDelivery.webhook_id == "pd")).one()
         assert row.status == "sent" and row.attempts == 3
     assert "webhook_failed" not in [kind for kind, _ in timeline(hooked, 1)]
 
@@ -198,22 +200,73 @@ def test_a_missing_secret_is_reported_on_the_page_not_silently_dropped(
     assert "the environment variable TEST_PD_KEY is not set" in post
 
 
-def test_an_unreachable_webhook_server_is_retried_then_reported(world_factory, monkeypatch):
+def test_an_unreachable_phone_service_is_retried_while_the_page_needs_it_and_then_reported(
+    world_factory, monkeypatch
+):
     monkeypatch.setenv("TEST_PD_KEY", ROUTING_KEY)
     monkeypatch.setenv("TEST_GATEWAY_TOKEN", TOKEN)
+    from bot.paging import lifecycle
+
     world = world_factory(org_yaml=org_with_webhooks("http://127.0.0.1:9"))  # nothing listens
     send(world, "alertmanager", alertmanager_body())
     world.advance(minutes=45)
     with world.db.session() as session:
-        rows = session.query(WebhookDelivery).all()
+        rows = session.exec(select(WebhookDelivery)).all()
         assert {r.status for r in rows} == {"pending"}
         assert all(r.last_error.startswith("connection") for r in rows)
-    for _ in range(8):  # 2 s, 4 s … 256 s apart; before the chain's second pass at 105 minutes
+    for _ in range(8):  # 40 minutes of failures: nobody has the page, so the hooks keep trying
         world.advance(minutes=5)
     with world.db.session() as session:
-        rows = session.query(WebhookDelivery).all()
-        assert [(r.status, r.attempts) for r in rows] == [("failed", 8), ("failed", 8)]
-    assert "webhook failed" in text_of(pages_in(world, INFRA)[0])
+        rows = session.exec(select(WebhookDelivery)).all()
+        assert [(r.action, r.status) for r in rows] == [("trigger", "pending")] * 2
+        assert min(r.attempts for r in rows) >= 8
+    assert [kind for kind, _ in timeline(world, 1)].count("webhook_failing") == 2  # once a hook
+    post = text_of(pages_in(world, INFRA)[0])
+    assert "webhook failing" in post and "still trying" in post
+
+    # Someone answers in Slack: ringing a phone is moot, the acknowledgement is what to send.
+    world.slack.press(dms(world, PRIMARY)[0], "page.acknowledge", PRIMARY)
+    world.advance(minutes=5)
+    with world.db.session() as session:
+        states = {(r.action, r.status) for r in session.exec(select(WebhookDelivery)).all()}
+    assert ("trigger", "superseded") in states and ("acknowledge", "pending") in states
+    assert "webhook_failed" not in [kind for kind, _ in timeline(world, 1)]
+
+    # Resolved: the resolve is retried for a day, then the page says the hook never took it.
+    with world.db.session() as session:
+        lifecycle.resolve(world.runtime, session, 1, PRIMARY, classification="business_impacting")
+    for _ in range(26):
+        world.advance(hours=1)
+    with world.db.session() as session:
+        rows = session.exec(
+            select(WebhookDelivery).where(WebhookDelivery.action == "resolve")
+        ).all()
+        assert [r.status for r in rows] == ["failed", "failed"]
+        assert all("gave up after" in (r.last_error or "") for r in rows)
+    assert [k for k, _ in timeline(world, 1)].count("webhook_failed") == 2
+
+
+def test_the_webhook_sender_loop_delivers_without_waiting_for_a_scheduler_tick(hooked, receiver):
+    """`serve` and `worker` run the sender's own loop: a page's webhook goes out within a
+    second of the request that queued it, not at the scheduler's next tick."""
+    from bot.paging import service
+
+    sender = hooked.runtime.extras["paging.webhooks"]
+    assert sender in hooked.runtime.loops
+    sender.interval = 0.05
+    with hooked.db.session() as session:
+        page = service.trigger_page(
+            hooked.runtime, session, policy_id="infra-default", summary="Disk full on db-1"
+        )
+        service.run_chain(hooked.runtime, session, page, 3, hooked.clock.now())  # the pd step
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not receiver.to("/pd") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.stop()
+    assert [r["json"]["event_action"] for r in receiver.to("/pd")] == ["trigger"]
 
 
 # ---- config ------------------------------------------------------------------------------------

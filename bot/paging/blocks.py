@@ -199,7 +199,9 @@ def _event_line(event: PageEvent, zone: ZoneInfo) -> str:
     else:
         who = f" by {person(event.actor)}" if event.actor else ""
     detail = f": {mrkdwn.escape(event.detail)}" if event.detail else ""
-    icon = ":warning: " if event.kind in ("unreachable", "webhook_failed") else ""
+    icon = (
+        ":warning: " if event.kind in ("unreachable", "webhook_failed", "webhook_failing") else ""
+    )
     kind = event.kind.replace("_", " ")
     return f"• {when(event.at, zone, with_day=False)} {icon}{kind}{who}{detail}"
 

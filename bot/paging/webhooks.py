@@ -2,11 +2,16 @@
 and a generic JSON body, so a service that can ring a phone is reached where Slack's Do Not
 Disturb would silence a DM.
 
-Deliveries are rows written in the page's own unit of work and sent afterwards by a sender with
-retries and backoff, so no Slack request ever waits on a webhook and a restart loses none. Once a
-page has reached a webhook, the webhook follows the page: acknowledge and resolve are sent too,
-under one dedup key per page. Delivery is at least once (a row a crash left mid-send is sent
-again); both formats carry the dedup key that makes a repeat harmless.
+Deliveries are rows written in the page's own unit of work and sent afterwards by a sender loop
+(within a second, wherever the scheduler and outbox run, and after every scheduler tick), so no
+Slack request ever waits on a webhook and a restart loses none. Once a page has reached a
+webhook, the webhook follows the page: acknowledge and resolve are sent too, under one dedup key
+per page. Delivery is at least once (a row a crash left mid-send is sent again); both formats
+carry the dedup key that makes a repeat harmless.
+
+Like the outbox, a delivery is retried for as long as it is useful, not a fixed number of times:
+a trigger while its page is still unacknowledged, an acknowledgement while the page stays
+acknowledged, a resolve for a day (so the phone service's incident gets closed).
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
+SUPERSEDED = "superseded"  # no longer worth sending: the page moved on
 TRIGGER, ACKNOWLEDGE, RESOLVE = "trigger", "acknowledge", "resolve"
 _ACTION_FOR = {TRIGGERED: TRIGGER, ACKNOWLEDGED: ACKNOWLEDGE, RESOLVED: RESOLVE}
 _JSON_EVENT = {
@@ -42,7 +51,12 @@ _JSON_EVENT = {
 }
 FORMAT_LABEL = {"pagerduty": "PagerDuty Events API v2", "json": "JSON"}
 
-MAX_ATTEMPTS = 8
+MAX_BACKOFF_SECONDS = 300.0
+# After this many failed tries the page says the hook is not taking it (once); tries go on.
+WARN_AFTER_ATTEMPTS = 4
+# How long a resolve keeps being retried: the page is closed, but the phone service's incident
+# should be too.
+RESOLVE_USEFUL_FOR = timedelta(hours=24)
 TIMEOUT_SECONDS = 5.0
 # One drain never holds the scheduler longer than this; what is left goes on the next tick.
 DRAIN_BUDGET_SECONDS = 10.0
@@ -181,11 +195,51 @@ def json_body(runtime: Runtime, page: Page, action: str, now: datetime) -> dict[
 
 class WebhookSender:
     """Delivers due webhook rows: 2xx is done; 429, 5xx and network errors are retried with
-    backoff (2 s, 4 s … 10 min, 8 attempts); any other answer, or a missing secret, fails the
-    delivery at once and says so on the page."""
+    capped, jittered backoff (about 2 s, 4 s … 5 min) while the delivery is still useful, and the
+    page says so once when a hook keeps failing; any other answer, or a missing secret, fails
+    the delivery at once and says so on the page."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    name = "webhook sender"
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0) -> None:
         self.runtime = runtime
+        self.interval = interval
+        # Full delay down to half of it: replicas retrying one hook spread out, and a retry is
+        # never later than the nominal backoff.
+        self.jitter: Callable[[float], float] = lambda delay: delay * random.uniform(0.5, 1.0)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- background loop (started with the scheduler and the outbox) ---------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="opsbot-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        errors = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.drain()
+                errors = 0
+                pause = self.interval
+            except Exception:  # a database blip must not stop deliveries for good
+                errors += 1
+                pause = min(self.interval * 2.0**errors, 60.0)
+                log.exception("webhook drain failed (%s in a row); again in %.0fs", errors, pause)
+            self._wake.wait(pause)
 
     def drain(self, limit: int = 50) -> int:
         started = time.monotonic()
@@ -255,15 +309,36 @@ class WebhookSender:
     def _retry_or_fail(
         self, delivery_id: int, attempts: int, status: int | None, error: str
     ) -> bool:
-        if attempts >= MAX_ATTEMPTS:
-            return self._finish(delivery_id, FAILED, status, f"{error} (after {attempts} tries)")
+        now = self.runtime.clock.now()
+        with self.runtime.db.session() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            assert row is not None
+            page = session.get(Page, row.page_id)
+            action, useful = row.action, _still_useful(row, page, now)
+            if useful and page is not None and attempts == WARN_AFTER_ATTEMPTS:
+                from bot.paging import service  # the page says so: nobody trusts a silent hook
+
+                service.note(
+                    self.runtime,
+                    session,
+                    page,
+                    "webhook_failing",
+                    f"{row.webhook_id}: not taken after {attempts} tries ({error}); still trying",
+                )
+        if not useful:
+            if action == RESOLVE:
+                return self._finish(
+                    delivery_id, FAILED, status, f"{error} (gave up after {attempts} tries)"
+                )
+            return self._finish(delivery_id, SUPERSEDED, status, f"{error}; the page moved on")
         with self.runtime.db.session() as session:
             row = session.get(WebhookDelivery, delivery_id)
             assert row is not None
             row.status = PENDING
             row.response_status = status
             row.last_error = error[:500]
-            row.not_before = self.runtime.clock.now() + timedelta(seconds=min(2**attempts, 600))
+            delay = self.jitter(min(2.0**attempts, MAX_BACKOFF_SECONDS))
+            row.not_before = now + timedelta(seconds=delay)
         log.info("webhook delivery %s will be retried: %s", delivery_id, error)
         return False
 
@@ -278,6 +353,9 @@ class WebhookSender:
             if status == SENT:
                 row.sent_at = now
                 return True
+            if status == SUPERSEDED:
+                log.info("webhook delivery %s dropped: %s", row.key, error)
+                return False
             log.warning("webhook delivery %s failed: %s", row.key, error)
             from bot.paging import service  # the page says so: nobody should trust a silent hook
 
@@ -286,6 +364,17 @@ class WebhookSender:
                 self.runtime, session, page, "webhook_failed", f"{row.webhook_id}: {error}"
             )
         return False
+
+
+def _still_useful(row: WebhookDelivery, page: Page | None, now: datetime) -> bool:
+    """Whether a delivery that failed is worth trying again (see the module's note)."""
+    if page is None:
+        return False
+    if row.action == TRIGGER:
+        return page.status == TRIGGERED
+    if row.action == ACKNOWLEDGE:
+        return page.status == ACKNOWLEDGED
+    return now - row.created_at < RESOLVE_USEFUL_FOR
 
 
 def _request(hook: Webhook, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -318,10 +407,12 @@ def _post(url: str, request: dict[str, Any]) -> tuple[int | None, str]:
 
 
 def install(runtime: Runtime) -> WebhookSender:
-    """Deliver after every scheduler tick (escalation steps fire in ticks, so a step's webhook
-    goes out at once; ticks come at least every 30 s for the rest)."""
+    """Deliver from a loop of its own (a page's webhook goes out within a second of the button
+    or `/page` that queued it, whichever process took the request) and after every scheduler
+    tick (an escalation step's webhook goes out in the tick that fired it)."""
     sender = WebhookSender(runtime)
     runtime.extras["paging.webhooks"] = sender
+    runtime.loops.append(sender)
 
     def drain() -> None:
         try:
