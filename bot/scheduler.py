@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, update
+from sqlalchemy import JSON, Column, UniqueConstraint, event, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from bot import metrics
@@ -25,6 +27,10 @@ from bot.clock import Clock
 from bot.db import Database, UTCDateTime
 
 log = logging.getLogger(__name__)
+
+# The soonest timer a session set, so a running scheduler in this process can wake for it once
+# the session commits (timers other processes set are found by the capped wake-ups).
+_SOONEST_TIMER = "opsbot.soonest_timer"
 
 
 class JobRun(SQLModel, table=True):
@@ -72,6 +78,9 @@ def set_timer(
     timer = Timer(kind=kind, ref=ref, due_at=due_at, payload=payload or {}, created_at=now)
     session.add(timer)
     session.flush()
+    soonest = session.info.get(_SOONEST_TIMER)
+    if soonest is None or due_at < soonest:
+        session.info[_SOONEST_TIMER] = due_at
     return timer
 
 
@@ -117,6 +126,9 @@ class Scheduler:
         self.after_tick: list[Callable[[], None]] = []
         self._aps: Any = None
         self._failures = 0
+        # The planned wake-up; None while a wake-up runs (it plans the next one when it ends).
+        self._planned: datetime | None = None
+        self._plan_lock = threading.Lock()
 
     def add_job(self, job: RecurringJob) -> None:
         self.jobs[job.name] = job
@@ -245,14 +257,22 @@ class Scheduler:
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        self._aps = BackgroundScheduler(timezone="UTC")
-        self._aps.start()
+        aps = BackgroundScheduler(timezone="UTC")
+        aps.start()
+        self.run_with(aps)
+
+    def run_with(self, aps: Any) -> None:
+        """Plan wake-ups with `aps` (APScheduler, or a stand-in that records them)."""
+        self._aps = aps
+        event.listen(OrmSession, "after_commit", self._timer_committed)
         self._wake()
 
     def _wake(self) -> None:
         """Run what is due and plan the next wake-up. Nothing here may end the chain: a failure
         (the database is away) is logged and retried with a capped, jittered backoff, and what
         fell due meanwhile runs once the database answers again."""
+        with self._plan_lock:
+            self._planned = None
         try:
             self.tick()
             wake_at = self.next_wake()
@@ -264,6 +284,12 @@ class Scheduler:
                 "scheduler wake-up failed (%s in a row); retrying in %.1f s", self._failures, delay
             )
             wake_at = self.clock.now() + timedelta(seconds=delay)
+        with self._plan_lock:
+            # A timer committed meanwhile may be due sooner than what this wake-up read.
+            self._plan(wake_at if self._planned is None else min(wake_at, self._planned))
+
+    def _plan(self, wake_at: datetime) -> None:
+        self._planned = wake_at
         if self._aps is not None:
             self._aps.add_job(
                 self._wake,
@@ -274,7 +300,21 @@ class Scheduler:
                 misfire_grace_time=None,
             )
 
+    def _timer_committed(self, session: OrmSession) -> None:
+        """A unit of work in this process set a timer: wake for it if it is due before the
+        planned wake-up (an escalation step a minute away must not wait for the 30 s poll)."""
+        if session.bind is not self.db.engine or _SOONEST_TIMER not in session.info:
+            return
+        due = session.info.pop(_SOONEST_TIMER)
+        with self._plan_lock:
+            if self._planned is None:  # a wake-up is running; it plans for this when it ends
+                self._planned = due
+            elif due < self._planned:
+                self._plan(due)
+
     def stop(self) -> None:
         if self._aps is not None:
+            if event.contains(OrmSession, "after_commit", self._timer_committed):
+                event.remove(OrmSession, "after_commit", self._timer_committed)
             self._aps.shutdown(wait=False)
             self._aps = None

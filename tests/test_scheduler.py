@@ -448,6 +448,28 @@ class WakeUps:
     def add_job(self, fn: Callable[[], None], trigger: str, run_date: datetime, **_: object):
         self.planned.append(run_date)
 
+    def shutdown(self, wait: bool) -> None:
+        pass
+
+
+def test_a_timer_set_in_this_process_wakes_the_scheduler_when_due_not_at_its_next_poll(db):
+    scheduler = Scheduler(db, FrozenClock(START))
+    wake_ups = WakeUps()
+    scheduler.run_with(wake_ups)
+    try:
+        assert wake_ups.planned == [START + timedelta(seconds=30)]  # nothing due: the poll
+        with db.session() as session:
+            set_timer(session, "page.escalate", "page:1", START + timedelta(seconds=5), START)
+        assert wake_ups.planned[-1] == START + timedelta(seconds=5)
+        with db.session() as session:
+            set_timer(session, "page.escalate", "page:2", START + timedelta(minutes=5), START)
+        assert len(wake_ups.planned) == 2  # a later timer changes nothing
+    finally:
+        scheduler.stop()
+    with db.session() as session:
+        set_timer(session, "page.escalate", "page:3", START + timedelta(seconds=1), START)
+    assert len(wake_ups.planned) == 2  # a stopped scheduler no longer listens
+
 
 def test_a_failed_wake_up_is_retried_with_backoff_and_timers_due_meanwhile_fire_after(db):
     clock = FrozenClock(START)
