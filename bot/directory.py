@@ -38,6 +38,11 @@ class PersonZone(SQLModel, table=True):
 
 # People move; a zone read a week ago is still good enough for "inside working hours".
 ZONE_TTL = timedelta(days=7)
+# An address Slack has no user for is asked again after this long (someone may join), and one
+# that failed for another reason (rate limit, network) after a minute: without it every page,
+# `/oncall` and handoff naming that address would spend a users.lookupByEmail call (Tier 3).
+NOT_FOUND_TTL = timedelta(hours=1)
+FAILED_TTL = timedelta(minutes=1)
 
 
 class Directory:
@@ -45,6 +50,10 @@ class Directory:
         self.db = db
         self.client = client
         self.clock = clock
+        # In-process memory in front of the `people` table: an e-mail's Slack id does not change,
+        # so a request path asks the database once per address per process, not once per use.
+        self._known: dict[str, str] = {}
+        self._unresolved: dict[str, datetime] = {}  # e-mail -> when to ask Slack again
 
     def user_id(self, ref: str, session: Session | None = None) -> str:
         """The Slack id for a config reference; an unresolvable e-mail is returned unchanged.
@@ -55,6 +64,11 @@ class Directory:
         if "@" not in ref:
             return ref
         email = ref.lower()
+        if email in self._known:
+            return self._known[email]
+        retry_at = self._unresolved.get(email)
+        if retry_at is not None and self.clock.now() < retry_at:
+            return ref
         if session is not None:
             return self._resolve(session, email, ref)
         with self.db.session() as own:
@@ -63,15 +77,27 @@ class Directory:
     def _resolve(self, session: Session, email: str, ref: str) -> str:
         cached = session.get(Person, email)
         if cached is not None:
+            self._known[email] = cached.user_id
             return cached.user_id
+        now = self.clock.now()
         try:
             response = self.client.users_lookupByEmail(email=email)
         except SlackApiError as exc:
-            log.warning("cannot resolve %s: %s", email, exc.response.get("error"))
+            error = exc.response.get("error")
+            log.warning("cannot resolve %s: %s", email, error)
+            self._unresolved[email] = now + (
+                NOT_FOUND_TTL if error == "users_not_found" else FAILED_TTL
+            )
+            return ref
+        except OSError as exc:  # no answer at all (network, timeout)
+            log.warning("cannot resolve %s: %s", email, exc)
+            self._unresolved[email] = now + FAILED_TTL
             return ref
         user_id = response["user"]["id"]
-        session.add(Person(email=email, user_id=user_id, resolved_at=self.clock.now()))
+        session.add(Person(email=email, user_id=user_id, resolved_at=now))
         session.flush()
+        self._known[email] = user_id
+        self._unresolved.pop(email, None)
         return user_id
 
     def same_person(self, ref: str, user_id: str) -> bool:
