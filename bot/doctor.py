@@ -175,14 +175,17 @@ def _usergroups(org: OrgConfig, client: WebClient) -> Iterator[Finding]:
 
 
 def _people(org: OrgConfig, client: WebClient) -> Iterator[Finding]:
-    emails = {
-        ref: where for ref, where in _references(org, config_module._person).items() if "@" in ref
-    }
+    """Every person the config names can be reached: an e-mail resolves to a Slack user, and a
+    Slack id is a user who exists and is active (a typo would otherwise surface at 3 a.m., as a
+    page DM Slack refuses)."""
+    refs = dict(_references(org, config_module._person).items())
     for number, policy in enumerate(org.escalation_policies):
         for index, step in enumerate(policy.steps):
-            if step.target_kind == "user" and "@" in step.target_ref:
+            if step.target_kind == "user":
                 where = f"escalation_policies[{number}].steps[{index}].notify"
-                emails.setdefault(step.target_ref, where)
+                refs.setdefault(step.target_ref, where)
+    emails = {ref: where for ref, where in refs.items() if "@" in ref}
+    ids = {ref: where for ref, where in refs.items() if "@" not in ref}
     bad = 0
     for email, where in emails.items():
         try:
@@ -194,8 +197,29 @@ def _people(org: OrgConfig, client: WebClient) -> Iterator[Finding]:
             if error == "missing_scope":
                 fix = "grant users:read.email and reinstall the app"
             yield Finding("people", False, f"{email} ({where}): {error}", fix)
+    for user_id, where in ids.items():
+        fix = "correct the id (in Slack: the person's profile, ⋮, Copy member ID)"
+        try:
+            user = client.users_info(user=user_id)["user"]
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            bad += 1
+            yield Finding("people", False, f"{user_id} ({where}): {_slack_error(exc)}", fix)
+            continue
+        if user.get("deleted"):
+            bad += 1
+            who = f"{user_id} ({user.get('name', '?')}, {where})"
+            yield Finding(
+                "people", False, f"{who} is deactivated", "replace them with someone active"
+            )
+        elif user.get("is_bot"):
+            bad += 1
+            yield Finding("people", False, f"{user_id} ({where}) is a bot", "name a person instead")
     if not bad:
-        yield Finding("people", True, f"all {len(emails)} e-mail address(es) are Slack users")
+        yield Finding(
+            "people",
+            True,
+            f"all {len(emails)} e-mail address(es) and {len(ids)} Slack id(s) are active users",
+        )
 
 
 # ---- webhooks ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ def doctor_world(world_factory):
     world = world_factory(org_yaml=ORG)
     world.fake.add_user("U0ENG00003", "carla", "carla@example.com")
     world.fake.add_user("U0MGR00009", "quinn", "quinn@example.com")
+    world.fake.add_user("U0ENG00006", "frank", "frank@example.com")
     world.fake.existing_usergroups.add("S0INFRAONC")
     return world
 
@@ -62,7 +63,7 @@ def test_a_healthy_set_up_passes_every_check(doctor_world):
     ]
     assert "bot @opsbot (U0OPSBOT01)" in found[0]
     assert found[2] == "ok   channels: the bot is a member of all 2 channel(s)"
-    assert found[4] == "ok   people: all 2 e-mail address(es) are Slack users"
+    assert found[4] == ("ok   people: all 2 e-mail address(es) and 6 Slack id(s) are active users")
 
 
 def test_a_bad_token_fails_auth_and_skips_the_other_slack_checks(doctor_world):
@@ -118,6 +119,18 @@ def test_every_email_must_resolve_to_a_slack_user(doctor_world):
         "FAIL people: quinn@example.com (escalation_policies[0].steps[1].notify): users_not_found"
         "\n     fix: correct the address, or name the person by Slack id (U...)"
     )
+
+
+def test_a_mistyped_or_deactivated_slack_id_is_a_problem_before_anyone_is_paged(doctor_world):
+    del doctor_world.fake.users["U0ENG00006"]  # a typo, or someone who left
+    doctor_world.fake.users["U0ENG00005"]["deleted"] = True
+    found = problems(doctor_world)
+    assert found == [
+        "FAIL people: U0ENG00005 (Erin Walsh, rotations[0].members) is deactivated"
+        "\n     fix: replace them with someone active",
+        "FAIL people: U0ENG00006 (rotations[0].members): user_not_found"
+        "\n     fix: correct the id (in Slack: the person's profile, ⋮, Copy member ID)",
+    ]
 
 
 def test_a_database_behind_the_newest_revision_asks_for_an_upgrade(doctor_world, tmp_path):
@@ -185,6 +198,7 @@ def test_a_webhook_whose_secret_is_not_in_the_environment_is_a_problem(world_fac
     world = world_factory(org_yaml=org)
     world.fake.add_user("U0ENG00003", "carla", "carla@example.com")
     world.fake.add_user("U0MGR00009", "quinn", "quinn@example.com")
+    world.fake.add_user("U0ENG00006", "frank", "frank@example.com")
     world.fake.existing_usergroups.add("S0INFRAONC")
     monkeypatch.delenv("OPSBOT_TEST_PD_KEY", raising=False)
     (problem,) = problems(world)

@@ -580,8 +580,8 @@ class FakeSlack:
             "name": user["name"],
             "real_name": user.get("real_name", user["name"]),
             "tz": user.get("tz"),
-            "deleted": False,
-            "is_bot": False,
+            "deleted": bool(user.get("deleted", False)),
+            "is_bot": bool(user.get("is_bot", False)),
             "profile": {
                 "email": user.get("email"),
                 "real_name": user.get("real_name"),
