@@ -63,3 +63,26 @@ def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str,
     if block_id:
         block["block_id"] = block_id[:BLOCK_ID_LIMIT]
     return block
+
+
+def option(label: str, value: str, description: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"text": plain(label, 75), "value": value[:150]}
+    if description:
+        found["description"] = plain(description, 75)
+    return found
+
+
+def static_select(
+    action_id: str, placeholder: str, options: list[dict[str, Any]], initial: str | None = None
+) -> dict[str, Any]:
+    """A select menu; `initial` (a value) is shown chosen when it is one of the options."""
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": plain(placeholder, 150),
+        "options": options,
+    }
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    return element

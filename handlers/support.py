@@ -14,7 +14,7 @@ from bot import outbox
 from bot.errors import InvalidInput, OpsbotError
 from bot.mrkdwn import escape, from_event, split_lines, to_plain
 from bot.runtime import Runtime
-from bot.support import blocks, intake, lifecycle, reporting, service
+from bot.support import blocks, forms, intake, lifecycle, reporting, service
 from bot.support.intake import CriticalGateNotMet, Request
 from handlers.acks import after_ack
 from handlers.responses import ephemeral, friendly_errors, tell_user
@@ -125,7 +125,7 @@ def register(app: App, runtime: Runtime) -> None:
         queue_id = queue.id if queue else service.default_queue(org).id
         client.views_open(
             trigger_id=command["trigger_id"],
-            view=blocks.request_modal(
+            view=forms.request_modal(
                 org, queue_id=queue_id, metadata={"queue": queue_id, "intake": "command"}
             ),
         )
@@ -156,7 +156,7 @@ def register(app: App, runtime: Runtime) -> None:
         queue = service.queue_for_channel(org, channel) or service.queue_for_text(org, text)
         client.views_open(
             trigger_id=shortcut["trigger_id"],
-            view=blocks.request_modal(
+            view=forms.request_modal(
                 org,
                 queue_id=queue.id,
                 summary=to_plain(intake.summary_of(text)),
@@ -270,7 +270,7 @@ def register(app: App, runtime: Runtime) -> None:
         severity = value.split(":", 1)[1]
         if severity == "critical" and ticket.severity != "critical":
             # The critical gate asks two questions first; the form's answer sets the severity.
-            client.views_open(trigger_id=body["trigger_id"], view=blocks.critical_modal(ticket))
+            client.views_open(trigger_id=body["trigger_id"], view=forms.critical_modal(ticket))
             return
         lifecycle.set_severity(runtime, session, ticket, severity, user)
 
@@ -288,9 +288,9 @@ def register(app: App, runtime: Runtime) -> None:
         respond(
             replace_original=True,
             text=f"You rated ticket #{ticket.id} {ticket.rating}/5.",
-            blocks=blocks.rated_blocks(ticket),
+            blocks=forms.rated_blocks(ticket),
         )
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.rating_comment_modal(ticket))
+        client.views_open(trigger_id=body["trigger_id"], view=forms.rating_comment_modal(ticket))
 
     # One button per score; a block may not repeat an action id.
     ticket_action("rate", rate, re.compile(r"^support\.rate\.[1-5]$"), at_once=lambda _: True)

@@ -1,20 +1,20 @@
-"""Every support message and form, in one place: ticket cards, thread notes, modals, the report."""
+"""Every support message in one place: ticket cards, thread notes, App Home, the report.
+
+The forms (request, critical, satisfaction) are in `bot.support.forms`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.blockkit import button, context, section, text
+from bot.blockkit import button, context, option, section, static_select, text
 from bot.clock import local_text
-from bot.config import OrgConfig, Queue
+from bot.config import Queue
 from bot.durations import format_duration
 from bot.mrkdwn import date, escape, from_event, split_lines, user
 from bot.support.models import (
-    BUSINESS_IMPACTS,
     CATEGORIES,
     RESOLVED,
     SEVERITIES,
@@ -90,25 +90,6 @@ def thread_link(ticket: Ticket) -> str:
 
 HISTORY_SHOWN = 20
 HOME_LISTED = 10
-
-
-def _option(label: str, value: str) -> dict[str, Any]:
-    return {"text": text(label[:75], "plain_text"), "value": value[:150]}
-
-
-def _select(
-    action_id: str, placeholder: str, options: list[dict[str, Any]], initial: str | None = None
-) -> dict[str, Any]:
-    select: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": action_id,
-        "placeholder": text(placeholder, "plain_text"),
-        "options": options,
-    }
-    chosen = next((o for o in options if o["value"] == initial), None)
-    if chosen is not None:
-        select["initial_option"] = chosen
-    return select
 
 
 # ---- the ticket card ------------------------------------------------------------------------
@@ -231,16 +212,16 @@ def ticket_card(view: TicketView) -> list[dict[str, Any]]:
             "type": "actions",
             "block_id": f"support.fields.{t.id}",
             "elements": [
-                _select(
+                static_select(
                     "support.category",
                     "Category",
-                    [_option(label, f"{t.id}:{key}") for key, label in CATEGORIES.items()],
+                    [option(label, f"{t.id}:{key}") for key, label in CATEGORIES.items()],
                     f"{t.id}:{t.category}" if t.category else None,
                 ),
-                _select(
+                static_select(
                     "support.severity",
                     "Severity",
-                    [_option(s.capitalize(), f"{t.id}:{s}") for s in SEVERITIES],
+                    [option(s.capitalize(), f"{t.id}:{s}") for s in SEVERITIES],
                     f"{t.id}:{t.severity}",
                 ),
             ],
@@ -428,210 +409,6 @@ def experts_rule_text(ticket: Ticket, queue: Queue) -> str:
         f"now support ticket {thread_link(ticket)} in `{escape(queue.id)}`, where the support "
         "rotation will pick it up."
     )
-
-
-# ---- the satisfaction prompt ----------------------------------------------------------------
-
-
-def rating_text(ticket: Ticket) -> str:
-    return f"Ticket #{ticket.id} is resolved. How did we do, from 1 (poor) to 5 (great)?"
-
-
-def rating_prompt(ticket: Ticket) -> list[dict[str, Any]]:
-    return [
-        section(
-            f":white_check_mark: Your support ticket {thread_link(ticket)} "
-            f"({shown(ticket.summary)}) is resolved.\nHow did we do, from 1 (poor) to 5 (great)?"
-        ),
-        {
-            "type": "actions",
-            "block_id": f"support.rate.{ticket.id}",
-            "elements": [
-                button(str(score), f"support.rate.{score}", f"{ticket.id}:{score}")
-                for score in range(1, 6)
-            ],
-        },
-    ]
-
-
-def rated_blocks(ticket: Ticket) -> list[dict[str, Any]]:
-    return [
-        section(
-            f":pray: Thanks: you rated ticket #{ticket.id} *{ticket.rating}/5*. "
-            "It goes into the team's weekly support report."
-        )
-    ]
-
-
-def rating_comment_modal(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": "support.rating_comment",
-        "private_metadata": json.dumps({"ticket": ticket.id}),
-        "title": text("Your feedback", "plain_text"),
-        "submit": text("Send", "plain_text"),
-        "close": text("Skip", "plain_text"),
-        "blocks": [
-            section(f"Thanks for rating ticket #{ticket.id} *{ticket.rating}/5*."),
-            {
-                "type": "input",
-                "block_id": "comment",
-                "optional": True,
-                "label": text("Anything we should know? (optional)", "plain_text"),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 3000,
-                },
-            },
-        ],
-    }
-
-
-# ---- forms ----------------------------------------------------------------------------------
-
-
-def _input(
-    block_id: str,
-    label: str,
-    element: dict[str, Any],
-    optional: bool = False,
-    hint: str | None = None,
-) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "input",
-        "block_id": block_id,
-        "label": text(label, "plain_text"),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = text(hint, "plain_text")
-    return block
-
-
-def _critical_inputs() -> list[dict[str, Any]]:
-    return [
-        _input(
-            "impact",
-            "Business impact (critical only)",
-            _select(
-                "value",
-                "Type of business impact",
-                [_option(label, key) for key, label in BUSINESS_IMPACTS.items()],
-            ),
-            optional=True,
-            hint="Critical requests need one of these types of impact.",
-        ),
-        _input(
-            "why_now",
-            "Why would engaging an engineer now help? (critical only)",
-            {"type": "plain_text_input", "action_id": "value", "multiline": True},
-            optional=True,
-            hint="E.g. 'deploys fail with a platform error; nothing in our code changed'.",
-        ),
-    ]
-
-
-def request_modal(
-    org: OrgConfig,
-    *,
-    queue_id: str | None,
-    summary: str = "",
-    metadata: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    queues = org.support.queues
-    blocks: list[dict[str, Any]] = []
-    if len(queues) > 1:
-        blocks.append(
-            _input(
-                "queue",
-                "Queue",
-                _select(
-                    "value",
-                    "Which team's queue",
-                    [_option(f"{q.id} ({org.team(q.team).name})", q.id) for q in queues],
-                    queue_id,
-                ),
-            )
-        )
-    summary_input: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": "value",
-        "max_length": 150,
-    }
-    if summary:
-        summary_input["initial_value"] = summary[:150]
-    blocks += [
-        _input("summary", "Summary", summary_input),
-        _input(
-            "details",
-            "Details",
-            {"type": "plain_text_input", "action_id": "value", "multiline": True},
-            optional=True,
-        ),
-        _input(
-            "category",
-            "Category",
-            _select(
-                "value", "What kind of request", [_option(v, k) for k, v in CATEGORIES.items()]
-            ),
-            optional=True,
-        ),
-        _input(
-            "severity",
-            "Severity",
-            _select(
-                "value",
-                "Severity",
-                [_option(s.capitalize(), s) for s in SEVERITIES],
-                "normal",
-            ),
-        ),
-    ]
-    if org.applications:
-        blocks.append(
-            _input(
-                "application",
-                "Application",
-                _select(
-                    "value",
-                    "Which application",
-                    [_option(f"{a.name} (Tier {a.tier})", a.id) for a in org.applications],
-                ),
-                optional=True,
-            )
-        )
-    blocks += _critical_inputs()
-    return {
-        "type": "modal",
-        "callback_id": "support.request",
-        "private_metadata": json.dumps(metadata or {}),
-        "title": text("Support request", "plain_text"),
-        "submit": text("Open ticket", "plain_text"),
-        "close": text("Cancel", "plain_text"),
-        "blocks": blocks,
-    }
-
-
-def critical_modal(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": "support.critical",
-        "private_metadata": json.dumps({"ticket": ticket.id}),
-        "title": text("Mark as critical", "plain_text"),
-        "submit": text("Mark critical", "plain_text"),
-        "close": text("Cancel", "plain_text"),
-        "blocks": [
-            section(
-                f"*Ticket #{ticket.id}: {shown(ticket.summary)}*\nCritical requests can page "
-                "an engineer, so they need both a type of business impact and why engaging an "
-                "engineer now would help."
-            ),
-            *[{**block, "optional": False} for block in _critical_inputs()],
-        ],
-    }
 
 
 # ---- App Home -------------------------------------------------------------------------------

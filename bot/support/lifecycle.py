@@ -15,7 +15,7 @@ from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.paging import lifecycle as paging
 from bot.paging.models import Page
 from bot.runbooks import runbook_index
-from bot.support import blocks
+from bot.support import blocks, forms
 from bot.support.intake import (
     CriticalGateNotMet,
     critical_problems,
@@ -180,9 +180,9 @@ def resolve(
         session,
         f"support:ticket:{ticket.id}:ev{event.id}:rate",
         ticket.requester,
-        blocks.rating_text(ticket),
+        forms.rating_text(ticket),
         now,
-        blocks=blocks.rating_prompt(ticket),
+        blocks=forms.rating_prompt(ticket),
     )
     refresh_card(runtime, session, ticket, event)
     return event
