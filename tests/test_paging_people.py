@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 
+from sqlmodel import select
+
 from bot.config import parse_org
 from bot.db import Database
 from bot.demo.story import sample_org_text
@@ -222,7 +224,7 @@ def test_a_person_whose_address_matches_no_slack_user_is_shown_unreachable_and_s
     world.advance(minutes=30)
     assert ("unreachable", None) in timeline(world, 1)
     with world.db.session() as session:
-        line = session.query(PageEvent).filter(PageEvent.kind == "unreachable").one()
+        line = session.exec(select(PageEvent).where(PageEvent.kind == "unreachable")).one()
     assert "ghost@example.com matches no Slack user" in line.detail
     post = text_of(pages_in(world, INFRA)[0])
     assert "unreachable" in post and "ghost@example.com" in post
@@ -252,7 +254,7 @@ def test_a_page_whose_rotation_was_removed_from_the_config_still_escalates(world
     world.advance(minutes=15)
     assert len(dms(world, MANAGER)) == 1  # skipped to the manager at once, not stuck
     with world.db.session() as session:
-        skipped = session.query(PageEvent).filter(PageEvent.kind == "skipped").one()
+        skipped = session.exec(select(PageEvent).where(PageEvent.kind == "skipped")).one()
     assert "no longer in the config" in skipped.detail
     # Its members may still act on a page that notified them; the admins always may.
     world.slack.press(dms(world, MANAGER)[0], "page.acknowledge", ADMIN)
