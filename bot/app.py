@@ -37,6 +37,8 @@ __all__ = ["InlineExecutor", "build_bolt_app", "build_http_app", "inbox_worker"]
 
 log = logging.getLogger(__name__)
 
+ACK_PATH = "opsbot: no lazy function on the ack path"
+
 
 class BotIdentity:
     """Who the bot is (auth.test), learned off the ack path: a cold start while Slack answers
@@ -97,6 +99,10 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
     def inbox(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
         if req.context.get(REPLAY):
             return next()
+        # Start no lazy function on the ack path (the stored row is the work to do): Bolt skips
+        # every lazy function whose name is not this one, without copying the request for it.
+        # It also overrides the header through which a caller could name one to run now.
+        req.lazy_function_name = ACK_PATH
         found = inbox_key(req.body)
         if found is None:
             return next()
@@ -153,8 +159,13 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
     from handlers import http_routes
 
     secret = runtime.settings.slack_signing_secret or ""
+    dispatch = inbox_worker(runtime).priority.answering_here(bolt_app.dispatch)
 
     async def slack_events(request: Request) -> Response:
+        with inbox_worker(runtime).priority.answering():
+            return await acknowledge(request)
+
+    async def acknowledge(request: Request) -> Response:
         try:
             raw = await read_capped(request)
             headers = {k.lower(): v for k, v in request.headers.items()}
@@ -168,7 +179,7 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
             headers=request.headers,  # type: ignore[arg-type]
         )
         # Bolt's dispatch blocks (ack functions may call Slack); keep it off the event loop.
-        bolt_response = await anyio.to_thread.run_sync(bolt_app.dispatch, bolt_request)
+        bolt_response = await anyio.to_thread.run_sync(dispatch, bolt_request)
         runtime.outbox.wake()
         return Response(
             status_code=bolt_response.status,

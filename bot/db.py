@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -55,11 +58,16 @@ def _drop_after_commit(session: OrmSession) -> None:
     session.info.pop("opsbot.after_commit", None)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, statements_alone: bool = False) -> Engine:
+    """The engine for `url`. `statements_alone`: each statement commits by itself and a pooled
+    connection is not pinged first (the caller retries once when it turns out stale)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if statements_alone else {}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +78,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=not statements_alone, **options)
 
 
 class Database:
@@ -79,6 +87,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._alone: Engine | None = None
+        self._alone_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -90,6 +100,24 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def execute_alone(self, statement: Executable) -> int:
+        """One write statement in a transaction of its own, in a single round trip (the ack
+        path's insert); returns how many rows it changed. Its own small pool skips the ping before each use (a round trip, and a wait for
+        the GIL, on every request); a connection found dead (the database restarted) is
+        replaced and the statement tried once more."""
+        if self._alone is None:
+            with self._alone_lock:
+                if self._alone is None:
+                    self._alone = make_engine(self.url, statements_alone=True)
+        for attempt in (1, 2):
+            try:
+                with self._alone.connect() as connection:
+                    return connection.execute(statement).rowcount
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         try:
@@ -104,6 +132,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._alone is not None:
+            self._alone.dispose()
 
 
 def migrations_dir() -> Path:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
@@ -94,28 +95,37 @@ def accept(
     head_start: timedelta = timedelta(seconds=60),
 ) -> Accepted:
     """The ack path's one insert: store the request whole, pending, leased to its receiver for
-    `head_start` (after which any replica or the worker may take it over)."""
-    try:
-        with db.session() as session:
-            session.add(
-                InboxEvent(
-                    key=key,
-                    kind=kind,
-                    received_at=now,
-                    retry_num=retry_num,
-                    body=body,
-                    headers=headers or {},
-                    status=PENDING,
-                    lease_until=now + head_start,
-                )
-            )
-    except IntegrityError:
+    `head_start` (after which any replica or the worker may take it over). A single statement
+    that skips a key stored before, so a new request costs one round trip."""
+    new = db.execute_alone(
+        _insert_new(db)
+        .values(
+            key=key,
+            kind=kind,
+            received_at=now,
+            retry_num=retry_num,
+            body=body,
+            headers=headers or {},
+            status=PENDING,
+            attempts=0,
+            lease_until=now + head_start,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    if not new:
         metrics.inbox_duplicates.labels(kind).inc()
         with db.session() as session:
             row = session.get(InboxEvent, key)
             return Accepted(False, row.status if row is not None else DONE)
     metrics.inbox_events.labels(kind).inc()
     return Accepted(True, PENDING)
+
+
+def _insert_new(db: Database) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, in the database's dialect (both speak it)."""
+    if db.engine.dialect.name == "postgresql":
+        return postgresql.insert(InboxEvent)
+    return sqlite.insert(InboxEvent)
 
 
 def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0) -> bool:

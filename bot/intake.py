@@ -15,8 +15,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,8 @@ from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bot import inbox
 from bot.clock import Clock
@@ -148,6 +151,68 @@ def _seconds(name: str, default: float) -> timedelta:
         return timedelta(seconds=default)
 
 
+class AckPriority:
+    """Answers to Slack before background work, inside one process.
+
+    The ack path counts itself in and out (`answering`, around the whole request, and
+    `answering_here`, in the thread that dispatches it). Background threads of the same process
+    (the work of stored requests, the outbox sender, the scheduler) wait, before a SQL statement
+    or before they start a stored request, for a moment when no answer is being made: the GIL and
+    the database then go to the answer Slack waits for, instead of the ack queueing behind
+    CPU-bound work for the interpreter. Each wait is bounded, so background work still gets done
+    under a steady stream of requests. On SQLite a thread that holds the write lock is never held
+    back (the ack's insert may be waiting for that lock).
+    """
+
+    def __init__(self, max_wait: float = 0.1) -> None:
+        self.max_wait = max_wait
+        self._answering = 0
+        self._idle = threading.Condition()
+        self._local = threading.local()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._idle:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._answering -= 1
+                if not self._answering:
+                    self._idle.notify_all()
+
+    def answering_here(self, dispatch: Callable[[BoltRequest], BoltResponse]) -> Any:
+        """`dispatch`, marked as the ack path in the thread that runs it (never held back)."""
+
+        def marked(request: BoltRequest) -> BoltResponse:
+            self._local.answering = True
+            try:
+                return dispatch(request)
+            finally:
+                self._local.answering = False
+
+        return marked
+
+    def let_answers_go_first(self) -> None:
+        if not self._answering or getattr(self._local, "answering", False):
+            return  # the common case needs no lock
+        with self._idle:
+            self._idle.wait_for(lambda: not self._answering, self.max_wait)
+
+    def install(self, engine: Engine) -> None:
+        """Hold background statements on `engine` back while answers are being made."""
+
+        def before_statement(conn: Any, cursor: Any, *_: Any) -> None:
+            if not self._answering:
+                return
+            if conn.dialect.name == "sqlite" and cursor.connection.in_transaction:
+                return  # it may hold the write lock the ack's insert waits for
+            self.let_answers_go_first()
+
+        event.listen(engine, "before_cursor_execute", before_statement)
+
+
 class InboxWorker:
     """Does the work of stored requests: right after the answer in the process that received
     them, and, by sweeping, whatever a crashed or failed attempt left pending."""
@@ -160,6 +225,7 @@ class InboxWorker:
         *,
         executor: Executor | None = None,
         max_attempts: int = 10,
+        priority: AckPriority | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -168,7 +234,11 @@ class InboxWorker:
         self.lease = _seconds("OPSBOT_INBOX_LEASE_SECONDS", 60)
         self.poll = _seconds("OPSBOT_INBOX_POLL_SECONDS", 2)
         self.max_attempts = max_attempts
-        self.executor = executor or ThreadPoolExecutor(8, thread_name_prefix="opsbot-inbox")
+        self.priority = priority or AckPriority()
+        self.priority.install(db.engine)
+        # Work is CPU-bound Python: more threads than two only contend for the GIL (and with the
+        # answers to Slack), they do not finish sooner.
+        self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="opsbot-inbox")
         self.after_work: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,6 +269,7 @@ class InboxWorker:
     # -- the work -------------------------------------------------------------------------------
 
     def _safely(self, key: str, mine: bool) -> bool:
+        self.priority.let_answers_go_first()
         try:
             return self.process(key, mine=mine)
         except Exception:  # the database went away mid-way: the lease runs out, a sweep retries

@@ -54,19 +54,24 @@ MAX_WEEKS = 26
 HOME_LOOKAHEAD = timedelta(weeks=8)
 
 
-def _opens_a_form(body: dict[str, Any]) -> bool:
-    """`/oncall cover` alone and `/oncall notes` open a modal: they run while the trigger is fresh."""
+def _answered_at_once(body: dict[str, Any]) -> bool:
+    """What runs on the request itself: `/oncall` and `/oncall now` are answered in the ack (one
+    cheap lookup; the person sees it at once, however much other work is queued), and
+    `/oncall cover` alone and `/oncall notes` open a modal while the trigger is fresh."""
     words = (body.get("text") or "").lower().split()
-    return words == ["cover"] or words[:1] == ["notes"]
+    return words[:1] in ([], ["now"], ["who"]) or words == ["cover"] or words[:1] == ["notes"]
 
 
 def register(app: App, runtime: Runtime) -> None:
-    @after_ack(app.command("/oncall"), at_once=_opens_a_form)
+    @after_ack(app.command("/oncall"), at_once=_answered_at_once)
     @friendly_errors
     def oncall_command(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:
-        ack()
         words = (body.get("text") or "").split()
         sub = words.pop(0).lower() if words else "now"
+        if sub in ("now", "who"):
+            ack(**_now_answer(runtime, words))
+            return
+        ack()
         user_id = body["user_id"]
         handler = _SUBCOMMANDS.get(sub)
         if handler is None:
@@ -222,20 +227,28 @@ def register(app: App, runtime: Runtime) -> None:
 # ---- subcommands ----------------------------------------------------------------------------
 
 
-def _now(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: Any) -> None:
+def _now_answer(runtime: Runtime, words: list[str]) -> dict[str, Any]:
+    """`/oncall now [team or rotation]` as the ack's body: only the asker sees it."""
     now = runtime.clock.now()
-    rotations = service.team_rotations(runtime.org, words[0] if words else None)
-    mention = _mention(runtime)
-    with runtime.db.session() as session:
-        lines = [
-            messages.on_call_line(
-                service.who_is_on_call(session, runtime.org, r.id, now),
-                runtime.org.rotation_zone(r.id),
-                mention,
-            )
-            for r in rotations
-        ]
-    ephemeral(respond, "Who is on call now", messages.now_blocks(lines))
+    try:
+        rotations = service.team_rotations(runtime.org, words[0] if words else None)
+        mention = _mention(runtime)
+        with runtime.db.session() as session:
+            lines = [
+                messages.on_call_line(
+                    service.who_is_on_call(session, runtime.org, r.id, now),
+                    runtime.org.rotation_zone(r.id),
+                    mention,
+                )
+                for r in rotations
+            ]
+    except OpsbotError as exc:
+        return {"text": f":warning: {mrkdwn.escape(str(exc))}", "response_type": "ephemeral"}
+    return {
+        "text": "Who is on call now",
+        "blocks": messages.now_blocks(lines),
+        "response_type": "ephemeral",
+    }
 
 
 def _schedule(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: Any) -> None:
@@ -465,8 +478,6 @@ def _help(runtime: Runtime, user_id: str, words: list[str], respond: Any, *_: An
 
 
 _SUBCOMMANDS = {
-    "now": _now,
-    "who": _now,
     "schedule": _schedule,
     "cover": _cover,
     "override": _cover,

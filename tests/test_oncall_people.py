@@ -34,6 +34,12 @@ def reply_text(world) -> str:
     return reply.get("text", "") + json.dumps(reply.get("blocks") or [], ensure_ascii=False)
 
 
+def answer_text(world) -> str:
+    """What the ack itself said (`/oncall now` is answered there, not through response_url)."""
+    answer = world.last_ack()
+    return answer.get("text", "") + json.dumps(answer.get("blocks") or [], ensure_ascii=False)
+
+
 def handoff_reports(world) -> list[str]:
     return [text_of(m) for m in world.fake.posts(CHANNEL) if "Handoff for infra-oncall" in m.text]
 
@@ -223,7 +229,7 @@ def test_one_person_on_a_rotation_and_its_secondary_is_shown_truthfully(world_fa
     )
     world = world_factory(org_yaml=text, start=datetime(2026, 11, 12, 9, 30, tzinfo=NY))
     world.slack.command("/oncall", "now infra-oncall", user=ALICE)
-    reply = reply_text(world)
+    reply = answer_text(world)
     assert "secondary <@U0ENG00002>" not in reply
     assert "no separate secondary: <@U0ENG00002> also holds data-oncall" in reply
     world.slack.home_opened(BOB)

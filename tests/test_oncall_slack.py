@@ -34,6 +34,12 @@ def reply_text(world) -> str:
     return reply.get("text", "") + json.dumps(reply.get("blocks") or [], ensure_ascii=False)
 
 
+def answer_text(world) -> str:
+    """What the ack itself said (`/oncall now` is answered there, not through response_url)."""
+    answer = world.last_ack()
+    return answer.get("text", "") + json.dumps(answer.get("blocks") or [], ensure_ascii=False)
+
+
 def on_call(world, rotation: str, at: datetime):
     with world.db.session() as session:
         return service.who_is_on_call(session, world.org, rotation, at)
@@ -44,8 +50,9 @@ def on_call(world, rotation: str, at: datetime):
 
 def test_oncall_alone_lists_every_rotation_with_primary_and_secondary(world):
     world.slack.command("/oncall", "", user=ALICE)
-    reply = reply_text(world)
-    assert world.last_response()["response_type"] == "ephemeral"
+    reply = answer_text(world)
+    assert world.last_ack()["response_type"] == "ephemeral"
+    assert world.fake.responses == []  # answered in the ack, nothing through response_url
     assert "*infra-oncall*: <@U0ENG00002>" in reply
     assert "secondary <@U0ENG00012> (data-oncall)" in reply
     assert "*infra-support*: <@U0ENG00004>" in reply
@@ -54,7 +61,7 @@ def test_oncall_alone_lists_every_rotation_with_primary_and_secondary(world):
 
 def test_oncall_now_for_one_team(world):
     world.slack.command("/oncall", "now data", user=ALICE)
-    reply = reply_text(world)
+    reply = answer_text(world)
     assert "data-oncall" in reply and "infra-oncall" not in reply.split("secondary")[0]
 
 
@@ -63,6 +70,12 @@ def test_help_names_every_subcommand(world):
     reply = reply_text(world)
     for sub in ("schedule", "cover", "swap", "load", "calendar", "notes", "cancel"):
         assert f"/oncall {sub}" in reply
+
+
+def test_oncall_now_for_an_unknown_team_says_so_in_the_ack(world):
+    world.slack.command("/oncall", "now <nope>", user=ALICE)
+    assert world.last_ack()["response_type"] == "ephemeral"
+    assert "There is no rotation or team '&lt;nope&gt;'" in answer_text(world)
 
 
 def test_unknown_rotation_and_subcommand_get_clear_messages(world):
