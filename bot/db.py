@@ -113,7 +113,9 @@ class Database:
         for attempt in (1, 2):
             try:
                 with self._alone.connect() as connection:
-                    return connection.execute(statement).rowcount
+                    # An INSERT's rowcount is only kept when asked for (psycopg).
+                    options = {"preserve_rowcount": True}
+                    return connection.execute(statement, execution_options=options).rowcount
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise

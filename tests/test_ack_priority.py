@@ -1,0 +1,157 @@
+"""The ack path before background work: one statement to store a request, and background threads
+of the same process held back (briefly) while an answer to Slack is being made."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.db import Database
+from bot.inbox import DONE, PENDING, accept
+from bot.intake import AckPriority
+from tests.harness import PG_ENV
+
+NOW = datetime(2026, 11, 16, 14, 30, tzinfo=UTC)
+
+
+def in_background(work) -> tuple[threading.Thread, list[str]]:
+    done: list[str] = []
+    thread = threading.Thread(target=lambda: (work(), done.append("work")), daemon=True)
+    thread.start()
+    return thread, done
+
+
+# ---- the one insert ----------------------------------------------------------------------------
+
+
+def test_accept_stores_a_request_once_and_tells_a_repeat_its_state(db):
+    first = accept(db, "event", "event:Ev1", NOW, body="{}", headers={"content-type": "x"})
+    again = accept(db, "event", "event:Ev1", NOW, body="{}", headers={"content-type": "x"})
+    assert (first.new, first.status) == (True, PENDING)
+    assert (again.new, again.status) == (False, PENDING)
+
+
+def test_accept_goes_on_after_the_database_dropped_its_connections(db):
+    """The ack path's pool is not pinged before use: a connection the server closed is replaced
+    and the insert tried again, so a database restart costs no request."""
+    if not db.url.startswith("postgresql"):
+        pytest.skip("terminating server connections is PostgreSQL's")
+    assert accept(db, "event", "event:Ev2", NOW).new
+    name = make_url(db.url).database
+    admin = create_engine(
+        os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        ).scalar()
+    admin.dispose()
+    assert ended >= 1
+    assert accept(db, "event", "event:Ev3", NOW).new
+    assert not accept(db, "event", "event:Ev3", NOW).new
+
+
+# ---- answers first ------------------------------------------------------------------------------
+
+
+def test_background_work_starts_only_once_the_answer_in_flight_is_made():
+    priority = AckPriority(max_wait=60)
+    order: list[str] = []
+    with priority.answering():
+        thread, done = in_background(priority.let_answers_go_first)
+        thread.join(timeout=0.2)
+        assert thread.is_alive() and not done  # held back while Slack waits
+        order.append("answer")
+    thread.join(timeout=10)
+    order += done
+    assert order == ["answer", "work"]
+
+
+def test_background_work_is_held_back_for_a_bounded_time_only():
+    priority = AckPriority(max_wait=0.01)
+    with priority.answering():
+        thread, done = in_background(priority.let_answers_go_first)
+        thread.join(timeout=10)
+        assert done == ["work"]  # a steady stream of requests does not starve the work
+
+
+def test_the_ack_path_itself_is_never_held_back():
+    priority = AckPriority(max_wait=60)
+    seen: list[str] = []
+
+    def dispatch(request):
+        priority.let_answers_go_first()  # e.g. a statement of a listener answering at once
+        seen.append(request)
+        return request
+
+    marked = priority.answering_here(dispatch)
+    with priority.answering(), priority.answering():
+        assert marked("ack") == "ack"
+    assert seen == ["ack"]
+
+
+def test_background_statements_wait_for_the_answer_in_flight(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'priority.db'}")
+    priority = AckPriority(max_wait=60)
+    priority.install(db.engine)
+
+    def read() -> None:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        with priority.answering():
+            thread, done = in_background(read)
+            thread.join(timeout=0.2)
+            assert thread.is_alive() and not done
+        thread.join(timeout=10)
+        assert done == ["work"]
+    finally:
+        db.dispose()
+
+
+def test_on_sqlite_a_writer_holding_the_lock_is_not_held_back(tmp_path):
+    """The ack's insert may be waiting for that very lock."""
+    db = Database(f"sqlite:///{tmp_path / 'priority.db'}")
+    db.upgrade()
+    priority = AckPriority(max_wait=60)
+    priority.install(db.engine)
+    started, go_on = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with db.engine.begin() as connection:
+            connection.execute(text("DELETE FROM inbox_events WHERE key = 'none'"))
+            started.set()
+            go_on.wait(10)
+            connection.execute(text("DELETE FROM inbox_events WHERE key = 'none'"))
+
+    try:
+        thread, done = in_background(write)
+        assert started.wait(10)
+        with priority.answering():
+            go_on.set()
+            thread.join(timeout=10)
+            assert done == ["work"]  # its second statement ran while the answer was in flight
+    finally:
+        db.dispose()
+
+
+def test_a_repeat_of_finished_work_reports_done(db):
+    assert accept(db, "command", "command:t1", NOW).new
+    with db.session() as session:
+        from bot.inbox import InboxEvent
+
+        row = session.get(InboxEvent, "command:t1")
+        row.status = DONE
+    repeat = accept(db, "command", "command:t1", NOW)
+    assert (repeat.new, repeat.status) == (False, DONE)
