@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,14 @@ from bot.paging.service import trigger_page
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+# A long batch is stored in units of work of this many alerts, each committed on its own: on
+# SQLite one writer holds the whole database, so a 5,000-alert batch in one transaction would
+# keep every Slack request waiting until it ended.
+ALERTS_PER_COMMIT = 25
+# Between two units of work on SQLite, a pause longer than the busy handler's longest sleep
+# (100 ms), so a writer that waits for the lock (a Slack request's inbox insert) gets it.
+SQLITE_TURN_SECONDS = 0.11
+
 
 @dataclass(frozen=True)
 class AlertOutcome:
@@ -23,10 +32,40 @@ class AlertOutcome:
     page_id: int | None
 
 
+def route_alerts(runtime: Runtime, alerts: list[Alert]) -> list[str | None]:
+    """The policy of each firing alert (None for a resolved one). Raises NoRoute for the first
+    alert no route takes, before anything is stored."""
+    return [route(runtime.org, alert) if alert.status == FIRING else None for alert in alerts]
+
+
 def receive_alerts(runtime: Runtime, session: Session, alerts: list[Alert]) -> list[AlertOutcome]:
-    """Apply a webhook's alerts in order. Every alert is routed before anything is stored, so a
-    body with an unroutable alert changes nothing (NoRoute)."""
-    policies = [route(runtime.org, alert) if alert.status == FIRING else None for alert in alerts]
+    """Apply a webhook's alerts in order, in one unit of work. Every alert is routed before
+    anything is stored, so a body with an unroutable alert changes nothing (NoRoute)."""
+    return _apply(runtime, session, alerts, route_alerts(runtime, alerts))
+
+
+def receive_alert_batch(
+    runtime: Runtime, alerts: list[Alert], per_commit: int = ALERTS_PER_COMMIT
+) -> list[AlertOutcome]:
+    """Apply a webhook's alerts in order, committing every `per_commit` alerts. Every alert is
+    routed first, so an unroutable alert still changes nothing. If the batch fails part-way, the
+    alerts already committed stay: the sender resends the whole batch, and each alert whose page
+    is open counts as a repeat on it (its fingerprint), so nobody is paged twice."""
+    policies = route_alerts(runtime, alerts)
+    sqlite = runtime.db.engine.dialect.name == "sqlite"
+    outcomes: list[AlertOutcome] = []
+    for start in range(0, len(alerts), per_commit):
+        if start and sqlite:
+            time.sleep(SQLITE_TURN_SECONDS)
+        part = slice(start, start + per_commit)
+        with runtime.db.session() as session:
+            outcomes += _apply(runtime, session, alerts[part], policies[part])
+    return outcomes
+
+
+def _apply(
+    runtime: Runtime, session: Session, alerts: list[Alert], policies: list[str | None]
+) -> list[AlertOutcome]:
     outcomes = []
     for alert, policy_id in zip(alerts, policies, strict=True):
         if policy_id is None:
