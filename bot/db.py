@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import Executable
@@ -163,13 +163,15 @@ SCHEMA_LOCK = 0x6F7073626F74
 
 def upgrade(url: str, engine: Engine | None = None) -> None:
     """Bring the schema to the newest Alembic revision (idempotent). On PostgreSQL the upgrade
-    holds an advisory lock for its transaction, so replicas starting together on an empty
-    database take turns: the first upgrades, the others find the schema at head."""
+    holds an advisory lock for its transaction (SQLite: its write lock), so replicas starting
+    together on an empty database take turns: the first upgrades, the others find the schema at
+    head."""
     from alembic import command
 
     config = alembic_config(url)
-    own = engine is None
-    engine = engine or make_engine(url)
+    sqlite_file = url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
+    own = engine is None or sqlite_file
+    engine = _sqlite_upgrade_engine(url) if sqlite_file else engine or make_engine(url)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -179,6 +181,23 @@ def upgrade(url: str, engine: Engine | None = None) -> None:
     finally:
         if own:
             engine.dispose()
+
+
+def _sqlite_upgrade_engine(url: str) -> Engine:
+    """An engine whose transactions hold SQLite's write lock from their start and include DDL
+    (the driver otherwise runs CREATE TABLE outside any transaction), so processes upgrading
+    one file together take turns like PostgreSQL's advisory lock makes them."""
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _write_lock(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 @dataclass(frozen=True)
