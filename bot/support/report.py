@@ -98,10 +98,10 @@ class SupportReport:
         return self.answered_by_docs / self.total if self.total else None
 
 
-def _median(values: Sequence[timedelta]) -> timedelta | None:
-    if not values:
+def _median(seconds: Sequence[float]) -> timedelta | None:
+    if not seconds:
         return None
-    return timedelta(seconds=statistics.median(v.total_seconds() for v in values))
+    return timedelta(seconds=statistics.median(seconds))
 
 
 def build_report(
@@ -113,21 +113,62 @@ def build_report(
     threshold: int = 3,
     load: OperationalLoad | None = None,
 ) -> SupportReport:
-    """Tickets opened in [start, end), plus every ticket still open at `end`."""
-    weeks = max(1, round((end - start) / timedelta(weeks=1)))
+    """Tickets opened in [start, end), plus every ticket still open at `end`.
+
+    The reference over ticket facts; the database path (`bot.support.reporting.report`) gets the
+    same figures with aggregate SQL and hands them to `assemble_report`.
+    """
     opened = [f for f in facts if start <= f.opened_at < end]
-    by_category = Counter(f.category or UNCATEGORISED for f in opened)
-    by_severity = Counter(f.severity for f in opened)
     decided = [f for f in opened if f.sla_decided]
     ratings = [f.rating for f in opened if f.rating is not None]
-    first_responses = [
-        f.first_response_at - f.opened_at for f in opened if f.first_response_at is not None
-    ]
-    resolutions = [
-        f.resolved_at - f.opened_at
-        for f in opened
-        if f.resolved_at is not None and f.resolved_at < end
-    ]
+    return assemble_report(
+        queue_id,
+        start,
+        end,
+        by_category=Counter(f.category or UNCATEGORISED for f in opened),
+        by_severity=Counter(f.severity for f in opened),
+        sla_met=sum(1 for f in decided if not f.breached),
+        sla_decided=len(decided),
+        first_responses=[
+            (f.first_response_at - f.opened_at).total_seconds()
+            for f in opened
+            if f.first_response_at is not None
+        ],
+        resolutions=[
+            (f.resolved_at - f.opened_at).total_seconds()
+            for f in opened
+            if f.resolved_at is not None and f.resolved_at < end
+        ],
+        rating_sum=sum(ratings),
+        ratings=len(ratings),
+        answered_by_docs=sum(1 for f in opened if f.answered_by_docs),
+        still_open=[f.number for f in facts if f.open_at(end)],
+        threshold=threshold,
+        load=load,
+    )
+
+
+def assemble_report(
+    queue_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    by_category: Counter[str],
+    by_severity: Counter[str],
+    sla_met: int,
+    sla_decided: int,
+    first_responses: Sequence[float],
+    resolutions: Sequence[float],
+    rating_sum: int,
+    ratings: int,
+    answered_by_docs: int,
+    still_open: Sequence[int],
+    threshold: int = 3,
+    load: OperationalLoad | None = None,
+) -> SupportReport:
+    """The report from its aggregates. Counters list their keys in order of first ticket (ties
+    in `by_category` keep that order); durations are seconds from opening."""
+    weeks = max(1, round((end - start) / timedelta(weeks=1)))
     investigate = sorted(
         category
         for category, count in by_category.items()
@@ -138,17 +179,17 @@ def build_report(
         start=start,
         end=end,
         weeks=weeks,
-        total=len(opened),
+        total=sum(by_category.values()),
         by_category=dict(by_category.most_common()),
         by_severity=dict(by_severity),
-        sla_met=sum(1 for f in decided if not f.breached),
-        sla_decided=len(decided),
+        sla_met=sla_met,
+        sla_decided=sla_decided,
         median_first_response=_median(first_responses),
         median_resolution=_median(resolutions),
-        satisfaction=(sum(ratings) / len(ratings)) if ratings else None,
-        ratings=len(ratings),
-        answered_by_docs=sum(1 for f in opened if f.answered_by_docs),
-        still_open=sorted(f.number for f in facts if f.open_at(end)),
+        satisfaction=(rating_sum / ratings) if ratings else None,
+        ratings=ratings,
+        answered_by_docs=answered_by_docs,
+        still_open=sorted(still_open),
         investigate=investigate,
         threshold=threshold,
         load=load,

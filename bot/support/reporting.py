@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlalchemy import and_, case, func, or_, select
+from sqlmodel import Session
 
 from bot import outbox
 from bot.clock import wall_time_to_utc
 from bot.config import OrgConfig, Queue
 from bot.oncall.service import timeline
 from bot.support import blocks
-from bot.support.models import (
-    REOPENED,
-    RESOLVED,
-    Ticket,
-)
-from bot.support.report import OperationalLoad, SupportReport, TicketFacts, build_report
-from bot.support.service import (
-    events_of,
-)
+from bot.support.models import NEW, OPEN_STATES, REOPENED, RESOLVED, Ticket, TicketEvent
+from bot.support.report import UNCATEGORISED, OperationalLoad, SupportReport, assemble_report
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
 # ---- reports --------------------------------------------------------------------------------
-
-
-def facts_of(session: Session, ticket: Ticket) -> TicketFacts:
-    lifecycle = tuple(
-        (e.at, e.state) for e in events_of(session, ticket) if e.state in (RESOLVED, REOPENED)
-    )
-    return TicketFacts(
-        number=ticket.id or 0,
-        category=ticket.category,
-        severity=ticket.severity,
-        opened_at=ticket.opened_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        first_response_breached=ticket.first_response_breached,
-        resolution_breached=ticket.resolution_breached,
-        has_sla=ticket.category != "office_hours",
-        rating=ticket.rating,
-        answered_by_docs=ticket.resolution == "docs",
-        lifecycle=lifecycle,  # type: ignore[arg-type]
-    )
 
 
 def operational_load(
@@ -72,26 +47,125 @@ def operational_load(
 def report(
     runtime: Runtime, session: Session, queue_id: str, start: datetime, end: datetime
 ) -> SupportReport:
+    """The queue's report for [start, end): a few aggregate queries, none per ticket."""
     queue = runtime.org.queue(queue_id)
-    rows = session.exec(
-        select(Ticket).where(Ticket.queue_id == queue.id, Ticket.opened_at < end)
-    ).all()
-    relevant = [
-        t
-        for t in rows
-        if t.opened_at >= start
-        or t.is_open
-        or (t.resolved_at and t.resolved_at >= start)
-        or t.state == REOPENED
-    ]
-    return build_report(
+    return ticket_report(
+        session,
         queue.id,
-        [facts_of(session, t) for t in relevant],
         start,
         end,
         threshold=runtime.org.support.investigate_threshold,
         load=operational_load(runtime, session, queue.team, start, end),
     )
+
+
+def ticket_report(
+    session: Session,
+    queue_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    threshold: int = 3,
+    load: OperationalLoad | None = None,
+) -> SupportReport:
+    """The figures `build_report` computes from ticket facts, computed by the database: counts
+    and SLA sums grouped by category and severity, the two duration columns for the medians,
+    and the ids of the tickets still open at `end`."""
+    t = Ticket.__table__.c  # type: ignore[attr-defined]
+    opened = and_(t.queue_id == queue_id, t.opened_at >= start, t.opened_at < end)
+    breached = or_(t.first_response_breached, t.resolution_breached)
+    groups = session.execute(
+        select(
+            t.category,
+            t.severity,
+            func.count(),
+            func.min(t.id),
+            _count_where(or_(breached, t.resolved_at.is_not(None))),
+            _count_where(and_(~breached, t.resolved_at.is_not(None))),
+            func.count(t.rating),
+            func.coalesce(func.sum(t.rating), 0),
+            _count_where(t.resolution == "docs"),
+        )
+        .where(opened)
+        .group_by(t.category, t.severity)
+    ).all()
+    by_category: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
+    sla_met = sla_decided = rating_sum = ratings = docs = 0
+    # Keys in order of their first ticket, as counting ticket by ticket would list them.
+    for category, severity, count, _, decided, met, rated, rating_total, by_docs in sorted(
+        groups, key=lambda g: g[3]
+    ):
+        by_category[category or UNCATEGORISED] += count
+        by_severity[severity] += count
+        if category != "office_hours":  # office hours have no SLA
+            sla_decided += decided
+            sla_met += met
+        ratings += rated
+        rating_sum += int(rating_total)
+        docs += by_docs
+    first_responses = [
+        (responded - at).total_seconds()
+        for at, responded in session.execute(
+            select(t.opened_at, t.first_response_at).where(opened, t.first_response_at.is_not(None))
+        )
+    ]
+    resolutions = [
+        (resolved - at).total_seconds()
+        for at, resolved in session.execute(
+            select(t.opened_at, t.resolved_at).where(opened, t.resolved_at < end)
+        )
+    ]
+    return assemble_report(
+        queue_id,
+        start,
+        end,
+        by_category=by_category,
+        by_severity=by_severity,
+        sla_met=sla_met,
+        sla_decided=sla_decided,
+        first_responses=first_responses,
+        resolutions=resolutions,
+        rating_sum=rating_sum,
+        ratings=ratings,
+        answered_by_docs=docs,
+        still_open=still_open_at(session, queue_id, start, end),
+        threshold=threshold,
+        load=load,
+    )
+
+
+def still_open_at(session: Session, queue_id: str, start: datetime, end: datetime) -> list[int]:
+    """Tickets of the queue open at `end`: opened before it, and the last resolve or reopen
+    before it (if any) was not a resolve. Only tickets the report window touches count: opened
+    in it, open now, resolved in or after it, or reopened."""
+    t = Ticket.__table__.c  # type: ignore[attr-defined]
+    e = TicketEvent.__table__.c  # type: ignore[attr-defined]
+    last_change = (
+        select(e.state)
+        .where(e.ticket_id == t.id, e.state.in_((RESOLVED, REOPENED)), e.at < end)
+        .order_by(e.at.desc(), e.id.desc())
+        .limit(1)
+        .correlate(Ticket.__table__)
+        .scalar_subquery()
+    )
+    touched = or_(
+        t.opened_at >= start,
+        t.state.in_(OPEN_STATES),
+        t.resolved_at >= start,
+    )
+    return list(
+        session.execute(
+            select(t.id)
+            .where(t.queue_id == queue_id, t.opened_at < end, touched)
+            .where(func.coalesce(last_change, NEW) != RESOLVED)
+            .order_by(t.id)
+        ).scalars()
+    )
+
+
+def _count_where(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def report_window(
