@@ -83,6 +83,7 @@ METADATA_TYPE = "opsbot_outbox"
 BACKOFF_CAP = {URGENT: 30.0}  # seconds; a page is tried at least twice a minute
 DEFAULT_BACKOFF_CAP = 300.0
 PROBE_CAP = 10.0  # while Slack fails, it is asked again at least every 10 seconds
+LOOKS_PER_ROUND = 4  # pages of due rows a parallel round reads at most
 
 
 def equal_jitter(delay: float) -> float:
@@ -216,45 +217,55 @@ class OutboxSender:
         # The busy lanes are already left out, so a few rows per free slot are enough to fill
         # the slots; loading hundreds a round would cost more than the calls themselves.
         limit = min(self.batch, max(4 * slots, 16)) if one_per_lane else self.batch
-        rows = self._due(now, busy_lanes, busy_methods, limit)
         chosen: list[OutboxMessage] = []
         wait: float | None = None
         blocked: set[str] = set()
         probed: set[str] = set()
-        for row in rows:
-            if len(chosen) >= slots:
+        # A few busy lanes can fill a whole page of due rows (a storm's thousand DMs to one
+        # person); the next page leaves out every lane already looked at, so the rows queued
+        # behind them (another team's page) are found in the same round.
+        for _ in range(LOOKS_PER_ROUND if one_per_lane else 1):
+            rows = self._due(now, busy_lanes, busy_methods, limit)
+            for row in rows:
+                if len(chosen) >= slots:
+                    break
+                if row.method in probing:
+                    if row.method in probed or row.method in held:
+                        continue
+                    probed.add(row.method)
+                # Edits of one message, and posts to one channel, go one at a time and in order:
+                # once a lane must wait, its later rows wait this round too.
+                lane = row.lane or row.key
+                if lane in blocked or row.method in blocked:
+                    continue
+                paused = self._paused.get(row.method)  # a 429 earlier in this round
+                if paused is not None and paused > now:
+                    continue
+                with self._lanes_lock:
+                    busy = lane in self._lanes
+                if busy:
+                    blocked.add(lane)
+                    continue
+                if self.limiter is not None:
+                    delay, bucket = self.limiter.take_or_wait(
+                        row.method, row.payload.get("channel")
+                    )
+                    if delay > 0:
+                        if bucket == row.method:  # the whole method must wait
+                            blocked.add(row.method)
+                            self._method_ready[row.method] = tick + delay
+                        else:
+                            blocked.add(lane)
+                            self._lane_ready[lane] = tick + delay
+                        wait = delay if wait is None else min(wait, delay)
+                        continue
+                if one_per_lane:
+                    blocked.add(lane)
+                chosen.append(row)
+            if len(chosen) >= slots or len(rows) < limit:
                 break
-            if row.method in probing:
-                if row.method in probed or row.method in held:
-                    continue
-                probed.add(row.method)
-            # Edits of one message, and posts to one channel, go one at a time and in order:
-            # once a lane must wait, its later rows wait this round too.
-            lane = row.lane or row.key
-            if lane in blocked or row.method in blocked:
-                continue
-            paused = self._paused.get(row.method)  # a 429 earlier in this round
-            if paused is not None and paused > now:
-                continue
-            with self._lanes_lock:
-                busy = lane in self._lanes
-            if busy:
-                blocked.add(lane)
-                continue
-            if self.limiter is not None:
-                delay, bucket = self.limiter.take_or_wait(row.method, row.payload.get("channel"))
-                if delay > 0:
-                    if bucket == row.method:  # the whole method must wait
-                        blocked.add(row.method)
-                        self._method_ready[row.method] = tick + delay
-                    else:
-                        blocked.add(lane)
-                        self._lane_ready[lane] = tick + delay
-                    wait = delay if wait is None else min(wait, delay)
-                    continue
-            if one_per_lane:
-                blocked.add(lane)
-            chosen.append(row)
+            busy_lanes |= {row.lane or row.key for row in rows}
+            busy_methods |= {row.method for row in rows if row.method in blocked}
         jobs = self._claim(chosen, now)
         # Wake for the first lane, method or pause that frees up, not a whole idle interval later.
         soon = [t - tick for t in (*self._lane_ready.values(), *self._method_ready.values())]
@@ -340,6 +351,7 @@ class OutboxSender:
                 if refs
                 else {}
             )
+            ready: dict[int, _Job] = {}
             for row in rows:
                 payload = dict(row.payload)
                 if row.ref_key:
@@ -368,15 +380,19 @@ class OutboxSender:
                         "metadata",
                         {"event_type": METADATA_TYPE, "event_payload": {"key": row.key}},
                     )
+                lane = row.lane or row.key
+                ready[row.id] = _Job(row.id, row.key, row.method, payload, row.priority, lane)  # type: ignore[index,arg-type]
+            if ready:
+                # One statement for the round: the rows still pending are this sender's now.
                 claimed = session.exec(  # type: ignore[call-overload]
                     update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == row.id)
+                    .where(col(OutboxMessage.id).in_(ready))
                     .where(col(OutboxMessage.status) == PENDING)
                     .values(status=SENDING, attempts=OutboxMessage.attempts + 1, claimed_at=now)
+                    .returning(col(OutboxMessage.id))
                 )
-                if claimed.rowcount == 1:
-                    lane = row.lane or row.key
-                    jobs.append(_Job(row.id, row.key, row.method, payload, row.priority, lane))  # type: ignore[arg-type]
+                ours = set(claimed.scalars().all())
+                jobs = [job for job_id, job in ready.items() if job_id in ours]
         with self._lanes_lock:
             self._lanes.update(job.lane for job in jobs)
             self._lane_methods.update((job.lane, job.method) for job in jobs)
@@ -414,8 +430,15 @@ class OutboxSender:
         gave_up: list[tuple[str, str, str, int]] = []
         try:
             with self.db.session() as session:
+                ids = [o.job.id for o in outcomes]
+                rows = {  # one query for the round, not one per row
+                    row.id: row
+                    for row in session.exec(
+                        select(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
+                    ).all()
+                }
                 for outcome in outcomes:
-                    row = session.get(OutboxMessage, outcome.job.id)
+                    row = rows.get(outcome.job.id)
                     if row is None or row.status != SENDING:
                         continue
                     if outcome.data is not None:
