@@ -239,3 +239,21 @@ def test_a_busy_channel_does_not_hold_back_the_channels_queued_behind_it(db, fak
     assert "handoff" in [m.text for m in fake.posts("C0INFRA0001")]
     assert len(fake.posts("C0HELP00001")) == 3  # its burst; the rest at one a second
     assert fake.rate_limited() == []
+
+
+def test_a_parallel_round_looks_past_lanes_whose_rows_fill_a_page_of_due_rows(db, fake, ticks):
+    # Two channels with fifty posts each are queued before a third channel's one post: the first
+    # page of due rows holds only the first channel's; the round reads on past the lanes it has
+    # seen, so one round starts all three channels (a storm never hides another team's page).
+    fake.enforce()
+    client = WebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
+    limiter = RateLimiter(SlackLimits.published(), monotonic=ticks)
+    sender = OutboxSender(db, client, FrozenClock(START), limiter=limiter, workers=8)
+    with db.session() as session:
+        for channel in ("C0STORM0001", "C0STORM0002"):
+            for n in range(50):
+                outbox.post(session, f"notice:{channel}:{n}", channel, f"{n}", START)
+        outbox.post(session, "notice:other", "C0OTHER0001", "other team", START)
+    jobs, _ = sender._round(8, one_per_lane=True)
+    assert [job.payload["channel"] for job in jobs] == ["C0STORM0001", "C0STORM0002", "C0OTHER0001"]
+    assert [job.key for job in jobs][:2] == ["notice:C0STORM0001:0", "notice:C0STORM0002:0"]

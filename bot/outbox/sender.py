@@ -226,6 +226,7 @@ class OutboxSender:
         # behind them (another team's page) are found in the same round.
         for _ in range(LOOKS_PER_ROUND if one_per_lane else 1):
             rows = self._due(now, busy_lanes, busy_methods, limit)
+            lanes_held = False  # rows skipped because their lane must wait: look further
             for row in rows:
                 if len(chosen) >= slots:
                     break
@@ -236,7 +237,10 @@ class OutboxSender:
                 # Edits of one message, and posts to one channel, go one at a time and in order:
                 # once a lane must wait, its later rows wait this round too.
                 lane = row.lane or row.key
-                if lane in blocked or row.method in blocked:
+                if row.method in blocked:
+                    continue
+                if lane in blocked:
+                    lanes_held = True
                     continue
                 paused = self._paused.get(row.method)  # a 429 earlier in this round
                 if paused is not None and paused > now:
@@ -245,6 +249,7 @@ class OutboxSender:
                     busy = lane in self._lanes
                 if busy:
                     blocked.add(lane)
+                    lanes_held = True
                     continue
                 if self.limiter is not None:
                     delay, bucket = self.limiter.take_or_wait(
@@ -256,13 +261,14 @@ class OutboxSender:
                             self._method_ready[row.method] = tick + delay
                         else:
                             blocked.add(lane)
+                            lanes_held = True
                             self._lane_ready[lane] = tick + delay
                         wait = delay if wait is None else min(wait, delay)
                         continue
                 if one_per_lane:
                     blocked.add(lane)
                 chosen.append(row)
-            if len(chosen) >= slots or len(rows) < limit:
+            if len(chosen) >= slots or len(rows) < limit or not lanes_held:
                 break
             busy_lanes |= {row.lane or row.key for row in rows}
             busy_methods |= {row.method for row in rows if row.method in blocked}
