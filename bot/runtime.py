@@ -94,7 +94,9 @@ def assemble(
             db,
             client,
             clock,
-            limiter=RateLimiter(SlackLimits.published(), margin=0.95) if pace_slack else None,
+            limiter=RateLimiter(SlackLimits.published(), margin=0.95, spare=1)
+            if pace_slack
+            else None,
         ),
         scheduler=Scheduler(db, clock),
         directory=Directory(db, client, clock),

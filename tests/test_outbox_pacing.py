@@ -70,6 +70,26 @@ def test_a_tier_two_method_gets_twenty_a_minute_after_its_burst():
     assert allowed == pytest.approx(20 + TIERS[2].burst, abs=1)
 
 
+@pytest.mark.parametrize(("spare", "refused"), [(0, True), (1, False)])
+def test_a_spare_token_keeps_a_slow_first_call_from_making_the_next_look_early(spare, refused):
+    # The channel's bucket is full; the first call of a burst takes half a second to reach
+    # Slack, the others none. Slack's bucket wasted that half second full, so without a spare
+    # token the sender believes in half a token Slack does not have.
+    ticks = Ticks()
+    ours = RateLimiter(SlackLimits.published(), spare=spare, monotonic=ticks)
+    slack = RateLimiter(SlackLimits.published(), monotonic=ticks)
+    assert ours.take("chat.postMessage", "C0INFRA0001") == 0.0
+    ticks.now += 0.5
+    assert slack.take("chat.postMessage", "C0INFRA0001") == 0.0  # the slow call arrives
+    answers = []
+    for _ in range(300):  # three seconds: each call the sender allows arrives at once
+        if ours.take("chat.postMessage", "C0INFRA0001") == 0.0:
+            answers.append(slack.take("chat.postMessage", "C0INFRA0001"))
+        ticks.now += 0.01
+    assert any(wait > 0 for wait in answers) is refused
+    assert len(answers) >= 3 - spare + 2  # the rest of the burst, then one a second
+
+
 def test_the_minimum_time_of_a_fan_out_follows_the_tightest_bucket():
     limits = SlackLimits(
         methods={"chat.postMessage": Rate(10, 5)},

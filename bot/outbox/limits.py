@@ -117,12 +117,16 @@ class RateLimiter:
         limits: SlackLimits,
         *,
         margin: float = 1.0,
+        spare: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        # margin < 1 keeps a little under the limit, so network jitter between us and Slack
-        # never makes two calls look closer together than they were sent.
+        # margin < 1 keeps a little under the limit over time. `spare` tokens of each burst are
+        # never spent: when a burst starts, a first call that is slow on its way would otherwise
+        # make the next ones look early to Slack (at one post a second per channel, a second
+        # of jitter is one token).
         self.limits = limits
         self.margin = margin
+        self.spare = spare
         self.monotonic = monotonic
         self._buckets: dict[str, list[float]] = {}  # key -> [tokens, at]
         self._lock = threading.Lock()
@@ -139,8 +143,9 @@ class RateLimiter:
             wait, blocker = 0.0, None
             for key, rate in self.limits.buckets(method, channel):
                 per_second = rate.per_second * self.margin
-                tokens, at = self._buckets.get(key, (rate.burst, now))
-                tokens = min(rate.burst, tokens + (now - at) * per_second)
+                burst = max(1.0, rate.burst - self.spare)
+                tokens, at = self._buckets.get(key, (burst, now))
+                tokens = min(burst, tokens + (now - at) * per_second)
                 states.append((key, tokens))
                 if tokens < 1 and (1 - tokens) / per_second > wait:
                     wait, blocker = (1 - tokens) / per_second, key
