@@ -38,13 +38,15 @@ def insert_tickets(
         # Microseconds matter: the medians must agree to the microsecond.
         opened = opened.replace(microsecond=rng.randrange(1_000_000))
         responded = (
-            opened + timedelta(seconds=rng.randrange(1, 86_400)) if rng.random() < 0.8 else None
+            opened + timedelta(microseconds=rng.randrange(1, 86_400_000_000))
+            if rng.random() < 0.8
+            else None
         )
         changes: list[tuple[datetime, str]] = []
         at = opened
         for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
             # A resolve and a reopen at the same instant happen: the later event decides.
-            at += timedelta(seconds=rng.choice([0, rng.randrange(1, 3 * 86_400)]))
+            at += timedelta(microseconds=rng.choice([0, rng.randrange(1, 3 * 86_400_000_000)]))
             changes.append(
                 (at, RESOLVED if not changes or changes[-1][1] == REOPENED else REOPENED)
             )
