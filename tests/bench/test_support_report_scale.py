@@ -7,10 +7,10 @@ Run on purpose, once per backend (each prints one table):
         .venv/bin/python -m pytest tests/bench/test_support_report_scale.py -q -s
 
 The tickets (with their resolve/reopen history, about two events each) are bulk-inserted with
-SQL. The report covers every ticket of the queue (95 % of them; the rest are another queue's). Time is the best of three runs without tracing; peak
-memory is a separate traced run (tracemalloc slows allocation down). The per-ticket reference the
-report replaced (rows and each ticket's history loaded one ticket at a time) is timed at 10,000
-for comparison.
+SQL. The report covers every ticket of the queue (95 % of them; the rest are another queue's).
+Time is the best of three runs without tracing; peak memory is a separate traced run
+(tracemalloc slows allocation down). The per-ticket reference the report replaced (rows and each
+ticket's history loaded one ticket at a time) is timed at 10,000 for comparison.
 """
 
 from __future__ import annotations
