@@ -328,10 +328,14 @@ class OutboxSender:
 
     @staticmethod
     def _expire(session: Any, now: datetime) -> None:
+        due = (col(OutboxMessage.status) == PENDING, col(OutboxMessage.expires_at) <= now)
+        # Look first: an UPDATE takes SQLite's write lock even when it changes nothing, and
+        # intake (a storm's webhooks) needs that lock far more than an empty sweep does.
+        if session.exec(select(OutboxMessage.id).where(*due).limit(1)).first() is None:
+            return
         expired = session.exec(
             update(OutboxMessage)
-            .where(col(OutboxMessage.status) == PENDING)
-            .where(col(OutboxMessage.expires_at) <= now)
+            .where(*due)
             .values(status=EXPIRED, last_error="no longer useful; not sent")
         )
         if expired.rowcount:
