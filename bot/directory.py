@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from bot.clock import Clock
 from bot.db import Database, UTCDateTime
@@ -73,6 +74,22 @@ class Directory:
             return self._resolve(session, email, ref)
         with self.db.session() as own:
             return self._resolve(own, email, ref)
+
+    def user_ids(self, refs: Iterable[str], session: Session) -> dict[str, str]:
+        """`user_id` for many references: the e-mail addresses already known in one query;
+        only the ones never resolved before are looked up in Slack, one by one."""
+        emails = {ref: ref.lower() for ref in refs if "@" in ref}
+        found = {ref: ref for ref in refs if "@" not in ref}
+        if emails:
+            known = {
+                person.email: person.user_id
+                for person in session.exec(
+                    select(Person).where(col(Person.email).in_(sorted(set(emails.values()))))
+                )
+            }
+            for ref, email in emails.items():
+                found[ref] = known.get(email) or self._resolve(session, email, ref)
+        return found
 
     def _resolve(self, session: Session, email: str, ref: str) -> str:
         cached = session.get(Person, email)

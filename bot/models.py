@@ -2,7 +2,7 @@
 
 from bot.directory import Person, PersonZone
 from bot.inbox import InboxEvent
-from bot.oncall.models import HandoffNote, Override, RosterRecord, SwapRequest
+from bot.oncall.models import HandoffNote, Override, RosterRecord, RotationRevision, SwapRequest
 from bot.outbox import OutboxMessage, SlackHealth
 from bot.paging.models import Page, PageEvent, WebhookDelivery
 from bot.platform_migrations.models import (
@@ -41,6 +41,7 @@ __all__ = [
     "Person",
     "PersonZone",
     "RosterRecord",
+    "RotationRevision",
     "SlackHealth",
     "StepState",
     "SwapRequest",

@@ -232,16 +232,15 @@ def _now_answer(runtime: Runtime, words: list[str]) -> dict[str, Any]:
     now = runtime.clock.now()
     try:
         rotations = service.team_rotations(runtime.org, words[0] if words else None)
-        mention = _mention(runtime)
         with runtime.db.session() as session:
-            lines = [
-                messages.on_call_line(
-                    service.who_is_on_call(session, runtime.org, r.id, now),
-                    runtime.org.rotation_zone(r.id),
-                    mention,
-                )
-                for r in rotations
-            ]
+            ids = [r.id for r in rotations]
+            answers = service.who_is_on_call_each(session, runtime.org, ids, now)
+            # Everyone named, resolved at once (one query for the e-mail addresses, not one each).
+            mention = _mention_all(runtime, session, _named(answers))
+        lines = [
+            messages.on_call_line(current, runtime.org.rotation_zone(current.rotation_id), mention)
+            for current in answers
+        ]
     except OpsbotError as exc:
         return {"text": f":warning: {mrkdwn.escape(str(exc))}", "response_type": "ephemeral"}
     return {
@@ -423,11 +422,11 @@ def _notes(
         if words:
             rotation_id = runtime.org.rotation(words[0]).id
         else:
+            ids = [r.id for r in runtime.org.rotations]
             mine = [
-                r.id
-                for r in runtime.org.rotations
-                if (p := service.who_is_on_call(session, runtime.org, r.id, now).primary)
-                and same(p, user_id)
+                current.rotation_id
+                for current in service.who_is_on_call_each(session, runtime.org, ids, now)
+                if current.primary and same(current.primary, user_id)
             ]
             if not mine:
                 raise InvalidInput(
@@ -503,6 +502,21 @@ def _same(runtime: Runtime) -> service.SamePerson:
 
 def _mention(runtime: Runtime) -> messages.Mention:
     return lambda ref: mrkdwn.user(runtime.directory.user_id(ref))
+
+
+def _named(answers: list[service.OnCall]) -> set[str]:
+    return {
+        ref
+        for current in answers
+        for ref in (current.primary, current.secondary, current.scheduled)
+        if ref is not None
+    }
+
+
+def _mention_all(runtime: Runtime, session: Any, refs: set[str]) -> messages.Mention:
+    """A mention for each of `refs`, the e-mail addresses among them resolved in one query."""
+    ids = runtime.directory.user_ids(refs, session=session)
+    return lambda ref: mrkdwn.user(ids.get(ref) or runtime.directory.user_id(ref))
 
 
 def _int(text: str | None, what: str = "number") -> int:
@@ -594,8 +608,8 @@ def home_section(runtime: Runtime, user_id: str) -> list[dict[str, Any]]:
     roles = []
     zones = {r.id: org.rotation_zone(r.id) for r in org.rotations}
     with runtime.db.session() as session:
-        for rotation in org.rotations:
-            current = service.who_is_on_call(session, org, rotation.id, now)
+        answers = service.who_is_on_call_each(session, org, [r.id for r in org.rotations], now)
+        for rotation, current in zip(org.rotations, answers, strict=True):
             zone = zones[rotation.id]
             if current.primary is not None and same(current.primary, user_id):
                 until = (

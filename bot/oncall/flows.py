@@ -112,10 +112,10 @@ def sync_presence(
     if channel is None:
         return
     parts = []
-    for team_rotation in org.rotations_of_team(rotation.team):
-        holder = service.who_is_on_call(session, org, team_rotation.id, at).primary
-        if holder is not None:
-            parts.append(f"{team_rotation.id}: {user(resolve(holder))}")
+    team_ids = [r.id for r in org.rotations_of_team(rotation.team)]
+    for holder in service.who_is_on_call_each(session, org, team_ids, at):
+        if holder.primary is not None:
+            parts.append(f"{holder.rotation_id}: {user(resolve(holder.primary))}")
     if not parts:
         return
     topic = ("On call: " + " · ".join(parts))[:250]

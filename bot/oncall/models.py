@@ -76,3 +76,13 @@ class HandoffNote(SQLModel, table=True):
     author: str = Field(max_length=32)
     text: str = Field(max_length=3000)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RotationRevision(SQLModel, table=True):
+    """A token that changes with everything a rotation's timeline is computed from (its overrides
+    and its roster records), so every process can tell whether its cached timeline is current."""
+
+    __tablename__ = "oncall_revisions"
+
+    rotation_id: str = Field(max_length=100, primary_key=True)
+    revision: str = Field(max_length=32)

@@ -17,7 +17,20 @@ ZONES = (
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def scale_org_text(rotations: int, members: int = 6) -> str:
+def person(team: int, member: int, emails: bool = False) -> str:
+    """A team's member: a Slack id, or for member 0 an e-mail address when `emails`."""
+    return f"p{team}@example.com" if emails and member == 0 else f"U{team:05d}{member:03d}"
+
+
+def scale_users(rotations: int) -> dict[str, dict[str, str]]:
+    """Fake Slack users for the e-mail members of `scale_org_text(..., emails=True)`."""
+    return {
+        f"UMAIL{t:05d}": {"id": f"UMAIL{t:05d}", "name": f"p{t}", "email": f"p{t}@example.com"}
+        for t in range((rotations + 1) // 2)
+    }
+
+
+def scale_org_text(rotations: int, members: int = 6, *, emails: bool = False) -> str:
     """YAML for `rotations` on-call rotations, two per team, each the other's secondary."""
     teams = (rotations + 1) // 2
     lines = [
@@ -26,7 +39,7 @@ def scale_org_text(rotations: int, members: int = 6) -> str:
         "teams:",
     ]
     for t in range(teams):
-        people = ", ".join(f"U{t:05d}{m:03d}" for m in range(members))
+        people = ", ".join(person(t, m, emails) for m in range(members))
         lines += [
             f"  - id: team-{t}",
             f"    name: Team {t}",
@@ -36,7 +49,7 @@ def scale_org_text(rotations: int, members: int = 6) -> str:
     lines.append("rotations:")
     for r in range(rotations):
         t = r // 2
-        people = ", ".join(f"U{t:05d}{(m + r) % members:03d}" for m in range(members))
+        people = ", ".join(person(t, (m + r) % members, emails) for m in range(members))
         daily = r % 5 == 4
         # 2026-11-02 is a Monday; start on the handoff weekday.
         day = r % 7
