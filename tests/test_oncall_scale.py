@@ -40,7 +40,7 @@ def _oncall_now_statements(world_factory, rotations: int) -> tuple[int, int, str
         world.slack.command("/oncall", "now", user="U00000001")
     with counting(world.db.engine) as warm:
         world.slack.command("/oncall", "now", user="U00000001")
-    reply = world.last_response()
+    reply = world.last_ack()  # `/oncall now` is answered in the ack itself
     return len(cold), len(warm), str(reply.get("blocks"))
 
 
