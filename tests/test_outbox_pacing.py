@@ -7,6 +7,7 @@ except for the background loop's own threads to finish their work.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -242,6 +243,50 @@ def test_the_background_loop_survives_its_own_exceptions(db, monkeypatch):
         finally:
             sender.stop()
         assert fake.posts()[0].text == "after two failed rounds"
+    finally:
+        fake.stop()
+
+
+def test_wake_ups_during_a_database_outage_do_not_cut_the_loops_backoff_short(db, monkeypatch):
+    """Every acknowledged request wakes the sender; while the database is away those wake-ups
+    must not turn the backoff into a busy loop (which also reaches the cap at once and leaves
+    the sender idle long after the database is back)."""
+    fake = FakeSlack().start()
+    try:
+        sender = OutboxSender(
+            db,
+            WebClient(token="xoxb-test", base_url=fake.api_url),
+            FrozenClock(START),
+            loop_backoff=0.2,
+        )
+        sender.jitter = lambda delay: delay
+        rounds: list[float] = []
+        outage = threading.Event()
+        outage.set()
+        real_due = sender._due
+
+        def due_while_up(*args):
+            if outage.is_set():
+                rounds.append(time.monotonic())
+                raise OSError("connection refused")
+            return real_due(*args)
+
+        monkeypatch.setattr(sender, "_due", due_while_up)
+        with db.session() as session:
+            outbox.post(session, "k", "C0INFRA0001", "after the outage", START)
+        sender.start(interval=0.05)
+        try:
+            assert wait_until(lambda: len(rounds) >= 1)
+            first = rounds[0]
+            while time.monotonic() - first < 0.5:  # a burst of requests, each waking the sender
+                sender.wake()
+                time.sleep(0.005)
+            # 0.2 s then 0.4 s of backoff: the first try and at most two more, not dozens.
+            assert len(rounds) <= 3, len(rounds)
+            outage.clear()
+            assert wait_until(lambda: len(fake.posts()) == 1)
+        finally:
+            sender.stop()
     finally:
         fake.stop()
 

@@ -51,6 +51,10 @@ from bot.outbox.queue import (
 
 log = logging.getLogger(__name__)
 
+# The longest pause of the sender's loop after its own failures (the database away): short, so
+# delivery resumes within moments of the database coming back.
+LOOP_BACKOFF_CAP = 15.0
+
 # Slack errors that will not go away by trying again later.
 PERMANENT = {
     "channel_not_found",
@@ -653,10 +657,17 @@ class OutboxSender:
                     pause = interval if wait is None else min(wait, interval)
                 except Exception:  # keep the worker alive: a database blip must not stop it
                     errors += 1
-                    pause = self.jitter(min(self.loop_backoff * 2.0 ** (errors - 1), 60.0))
+                    pause = self.jitter(
+                        min(self.loop_backoff * 2.0 ** (errors - 1), LOOP_BACKOFF_CAP)
+                    )
                     log.exception(
                         "outbox round failed (%s in a row); again in %.1fs", errors, pause
                     )
+                    # Wake-ups (every request sends one) must not cut the backoff short: during
+                    # an outage they would turn it into a busy loop that also reaches the cap in
+                    # seconds, and the sender would then sit idle long after the database is back.
+                    self._stop.wait(pause)
+                    continue
                 self._wake.wait(max(pause, 0.001))
         finally:
             pool.shutdown(wait=True)

@@ -237,8 +237,10 @@ class WebhookSender:
                 pause = self.interval
             except Exception:  # a database blip must not stop deliveries for good
                 errors += 1
-                pause = min(self.interval * 2.0**errors, 60.0)
+                pause = min(self.interval * 2.0**errors, 15.0)
                 log.exception("webhook drain failed (%s in a row); again in %.0fs", errors, pause)
+                self._stop.wait(pause)  # wake-ups must not turn the backoff into a busy loop
+                continue
             self._wake.wait(pause)
 
     def drain(self, limit: int = 50) -> int:
