@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -156,19 +158,24 @@ class AckPriority:
 
     The ack path counts itself in and out (`answering`, around the whole request, and
     `answering_here`, in the thread that dispatches it). Background threads of the same process
-    (the work of stored requests, the outbox sender, the scheduler) wait, before a SQL statement
-    or before they start a stored request, for a moment when no answer is being made: the GIL and
-    the database then go to the answer Slack waits for, instead of the ack queueing behind
-    CPU-bound work for the interpreter. Each wait is bounded, so background work still gets done
-    under a steady stream of requests. On SQLite a thread that holds the write lock is never held
-    back (the ack's insert may be waiting for that lock).
+    (the work of stored requests, the outbox sender, the scheduler) wait, before each SQL
+    statement and before they start a stored request, until no answer is being made and none
+    was made in the last `quiet` seconds: the GIL, the CPU and the database then go to the
+    answers Slack waits for (a burst of requests is answered before work resumes), instead of
+    each ack queueing behind CPU-bound work. Each wait is bounded (`max_wait` plus `quiet`), so
+    background work still gets done under a steady stream of requests. On SQLite a thread that
+    holds the write lock is never held back (the ack's insert may be waiting for that lock).
     """
 
-    def __init__(self, max_wait: float = 0.1) -> None:
+    def __init__(self, max_wait: float = 0.1, quiet: float = 0.004) -> None:
         self.max_wait = max_wait
+        self.quiet = quiet
         self._answering = 0
+        self._last_answer = -math.inf  # time.monotonic() when the last answer was made
         self._idle = threading.Condition()
         self._local = threading.local()
+        self.monotonic: Callable[[], float] = time.monotonic  # replaceable in tests
+        self.sleep: Callable[[float], None] = time.sleep
 
     @contextmanager
     def answering(self) -> Iterator[None]:
@@ -179,6 +186,7 @@ class AckPriority:
         finally:
             with self._idle:
                 self._answering -= 1
+                self._last_answer = self.monotonic()
                 if not self._answering:
                     self._idle.notify_all()
 
@@ -195,17 +203,19 @@ class AckPriority:
         return marked
 
     def let_answers_go_first(self) -> None:
-        if not self._answering or getattr(self._local, "answering", False):
-            return  # the common case needs no lock
-        with self._idle:
-            self._idle.wait_for(lambda: not self._answering, self.max_wait)
+        if getattr(self._local, "answering", False):
+            return
+        if self._answering:
+            with self._idle:
+                self._idle.wait_for(lambda: not self._answering, self.max_wait)
+        since = self.monotonic() - self._last_answer
+        if since < self.quiet:
+            self.sleep(self.quiet - since)
 
     def install(self, engine: Engine) -> None:
         """Hold background statements on `engine` back while answers are being made."""
 
         def before_statement(conn: Any, cursor: Any, *_: Any) -> None:
-            if not self._answering:
-                return
             if conn.dialect.name == "sqlite" and cursor.connection.in_transaction:
                 return  # it may hold the write lock the ack's insert waits for
             self.let_answers_go_first()

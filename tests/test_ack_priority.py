@@ -85,6 +85,24 @@ def test_background_work_is_held_back_for_a_bounded_time_only():
         assert done == ["work"]  # a steady stream of requests does not starve the work
 
 
+def test_after_an_answer_background_work_waits_for_a_quiet_moment():
+    priority = AckPriority(quiet=0.004)
+    now = [100.0]
+    slept: list[float] = []
+    priority.monotonic = lambda: now[0]
+    priority.sleep = slept.append
+    priority.let_answers_go_first()
+    assert slept == []  # nothing was answered yet
+    with priority.answering():
+        pass
+    now[0] += 0.001
+    priority.let_answers_go_first()
+    assert slept == [pytest.approx(0.003)]  # the rest of the quiet period
+    now[0] += 0.01
+    priority.let_answers_go_first()
+    assert len(slept) == 1  # quiet long enough
+
+
 def test_the_ack_path_itself_is_never_held_back():
     priority = AckPriority(max_wait=60)
     seen: list[str] = []
