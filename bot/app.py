@@ -103,6 +103,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         # every lazy function whose name is not this one, without copying the request for it.
         # It also overrides the header through which a caller could name one to run now.
         req.lazy_function_name = ACK_PATH
+        worker.answering(None)  # nothing left over from this thread's previous request
         found = inbox_key(req.body)
         if found is None:
             return next()
@@ -126,9 +127,11 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         if kind == "event":
             worker.submit(key)
             return BoltResponse(status=200, body="")
-        response = next()  # the listener's ack function: a modal, a validation, an ack body
+        # The listener's ack function runs after this middleware (a modal, a validation, an ack
+        # body); one that does all the work at once marks the row done (`answered_at_once`).
+        worker.answering(key)
         worker.submit(key)
-        return response
+        return next()
 
     app.use(inbox)
 

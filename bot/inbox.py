@@ -128,6 +128,22 @@ def _insert_new(db: Database) -> Any:
     return sqlite.insert(InboxEvent)
 
 
+def done_at_once(db: Database, key: str, now: datetime) -> bool:
+    """Mark a stored request done whose whole work ran before its answer (a listener that answers
+    at once), unless someone has claimed it: one statement instead of a replay that does
+    nothing."""
+    changed = db.execute_alone(
+        update(InboxEvent)
+        .where(
+            col(InboxEvent.key) == key,
+            col(InboxEvent.status) == PENDING,
+            col(InboxEvent.lease_token).is_(None),
+        )
+        .values(status=DONE, done_at=now, lease_until=None, body=None)
+    )
+    return changed == 1
+
+
 def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0) -> bool:
     """Store a request with nothing left to do; False when it was stored before."""
     try:

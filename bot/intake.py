@@ -132,6 +132,20 @@ class InboxLazyRunner(LazyListenerRunner):
         )
 
 
+_ack_path = threading.local()  # the stored request the thread is answering: (worker, key)
+
+
+def answered_at_once() -> None:
+    """Said by a listener that did all of its request's work before the answer: the stored row
+    is marked done now (one statement), so the replay submitted for it finds nothing to claim
+    instead of dispatching the request again for nothing."""
+    current = getattr(_ack_path, "request", None)
+    _ack_path.request = None
+    if current is not None:
+        worker, key = current
+        worker.mark_done_at_once(key)
+
+
 class InlineExecutor(Executor):
     """Runs submitted work in the calling thread: deterministic for tests and the demo."""
 
@@ -275,6 +289,16 @@ class InboxWorker:
             self.executor.submit(self._safely, key, True)
         except RuntimeError:  # shutting down: the row stays pending for the next sweep
             log.warning("inbox %s left for the next sweep (shutting down)", key)
+
+    def answering(self, key: str | None) -> None:
+        """The ack path of this thread is answering the stored request `key` (None: none)."""
+        _ack_path.request = (self, key) if key is not None else None
+
+    def mark_done_at_once(self, key: str) -> None:
+        try:
+            inbox.done_at_once(self.db, key, self.clock.now())
+        except Exception:  # the row stays pending; its replay (a no-op) finishes it
+            log.exception("inbox %s: could not be marked done now; it stays pending", key)
 
     # -- the work -------------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 `lazy=[...]`: the ack path only answers 200, and the listener runs from the stored request
 right after (or, after a crash, by whichever process takes the row over). `at_once(body)` names
 the requests that must be handled on the request itself, such as a form to open while the
-trigger_id is fresh: for those the whole listener runs before the answer.
+trigger_id is fresh: for those the whole listener runs before the answer, and the stored request
+is then only marked done.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+
+from bot.intake import answered_at_once
 
 
 def after_ack(
@@ -24,7 +27,9 @@ def after_ack(
         @functools.wraps(listener)
         def acknowledge(**kwargs: Any) -> Any:
             if immediate(kwargs["body"]):
-                return listener(**kwargs)
+                answered = listener(**kwargs)
+                answered_at_once()  # its lazy part has nothing left to do
+                return answered
             kwargs["ack"]()
             return None
 

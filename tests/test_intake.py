@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Executor, Future
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import select
 
@@ -203,3 +205,42 @@ def test_a_page_button_is_answered_before_its_work_and_the_work_is_done_once(wor
     with world.db.session() as session:
         actions = session.exec(select(InboxEvent).where(InboxEvent.kind == "action")).all()
     assert [a.status for a in actions] == [DONE]
+
+
+class HeldExecutor(Executor):
+    """Keeps submitted work until the test runs it (as a busy pool would, after the answer)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        self.jobs.append((fn, args, kwargs))
+        future: Future = Future()
+        future.set_result(None)
+        return future
+
+    def run(self) -> list[Any]:
+        jobs, self.jobs = self.jobs, []
+        return [fn(*args, **kwargs) for fn, args, kwargs in jobs]
+
+
+def command_rows(world) -> list[InboxEvent]:
+    with world.db.session() as session:
+        return list(session.exec(select(InboxEvent).where(InboxEvent.kind == "command")).all())
+
+
+def test_oncall_now_is_answered_in_the_ack_and_its_stored_row_is_done_without_a_replay(world):
+    held = HeldExecutor()
+    inbox_worker(world.runtime).executor = held
+    response = world.slack.command("/oncall", "now", "U0ENG00001")
+    assert response.status_code == 200
+    assert "Who is on call now" in response.json()["text"]
+    (stored,) = command_rows(world)
+    assert stored.status == DONE and stored.body is None  # before any work ran
+    assert held.run() == [False]  # its replay finds nothing to claim
+    # A subcommand answered after the ack stays pending until its work runs from the row.
+    world.slack.command("/oncall", "help", "U0ENG00001")
+    assert sorted(r.status for r in command_rows(world)) == [DONE, PENDING]
+    assert held.run() == [True]
+    assert "/oncall schedule" in world.last_response()["text"]
+    assert [r.status for r in command_rows(world)] == [DONE, DONE]
