@@ -414,13 +414,13 @@ class OrgConfig(_Model):
     # -- lookups: one answer per question, raising the core's specific errors --------------
 
     def team(self, team_id: str) -> Team:
-        for team in self.teams:
-            if team.id == team_id:
-                return team
-        raise UnknownTeam(team_id)
+        found = _index_by_id(self.teams).get(team_id)
+        if found is None:
+            raise UnknownTeam(team_id)
+        return found
 
     def rotation(self, rotation_id: str) -> Rotation:
-        found = _rotation_index(self.rotations).get(rotation_id)
+        found = _index_by_id(self.rotations).get(rotation_id)
         if found is None:
             raise UnknownRotation(rotation_id)
         return found
@@ -469,21 +469,21 @@ class OrgConfig(_Model):
         return [t for t in self.teams if person in t.members or person in t.managers]
 
 
-# Rotations by id for each rotation list in use (an org of 1,000 rotations is asked for each of
+# Teams and rotations by id, for each list in use (an org of 1,000 rotations is asked for each of
 # them), kept outside the frozen model so copies and equality are untouched. The entry holds its
 # list, so the id it is keyed by cannot be reused while the entry exists.
-_ROTATION_INDEXES: dict[int, tuple[list[Rotation], dict[str, Rotation]]] = {}
+_INDEXES: dict[int, tuple[list[Any], dict[str, Any]]] = {}
 
 
-def _rotation_index(rotations: list[Rotation]) -> dict[str, Rotation]:
-    entry = _ROTATION_INDEXES.get(id(rotations))
-    if entry is None or entry[0] is not rotations:
-        by_id: dict[str, Rotation] = {}
-        for rotation in rotations:
-            by_id.setdefault(rotation.id, rotation)  # the first one, as a scan would find
-        if len(_ROTATION_INDEXES) >= 64:  # config reloads and test orgs: keep the newest few
-            _ROTATION_INDEXES.clear()
-        entry = _ROTATION_INDEXES[id(rotations)] = (rotations, by_id)
+def _index_by_id(items: list[Any]) -> dict[str, Any]:
+    entry = _INDEXES.get(id(items))
+    if entry is None or entry[0] is not items:
+        by_id: dict[str, Any] = {}
+        for item in items:
+            by_id.setdefault(item.id, item)  # the first one, as a scan would find
+        if len(_INDEXES) >= 128:  # config reloads and test orgs: keep the newest few
+            _INDEXES.clear()
+        entry = _INDEXES[id(items)] = (items, by_id)
     return entry[1]
 
 

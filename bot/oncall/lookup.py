@@ -162,12 +162,12 @@ def prepare(
 ) -> dict[str, RotationTimeline]:
     """The current timeline of each rotation and of its secondary, building the stale ones
     with one query per kind (roster records, overrides) for all of them."""
-    wanted: list[str] = []
+    wanted: dict[str, None] = {}  # in order, once each
     for rotation_id in rotation_ids:
+        wanted[rotation_id] = None
         secondary = org.rotation(rotation_id).secondary
-        for one in (rotation_id, secondary):
-            if one is not None and one not in wanted:
-                wanted.append(one)
+        if secondary is not None:
+            wanted[secondary] = None
     lines: dict[str, RotationTimeline] = {}
     stale: dict[str, tuple[Any, ...]] = {}
     for rotation_id in wanted:
@@ -232,18 +232,40 @@ def holders_over(
     session: Session, org: OrgConfig, rotation_id: str, instants: Sequence[datetime]
 ) -> list[Holder]:
     """Who holds the rotation at each of `instants` (sorted, aware UTC), one entry per instant;
-    `holder.at(instant)` is exactly `who_is_on_call` there. Instants that fall in one stretch
-    share one entry, so a year of hours costs about one step per handoff."""
-    rotation = org.rotation(rotation_id)
-    lines = prepare(session, org, [rotation_id])
-    primary = lines[rotation_id].runs(instants)
-    if rotation.secondary is None:
-        out: list[Holder] = []
-        for count, segment in primary:
-            out.extend([Holder(rotation_id, segment, None, None)] * count)
-        return out
-    backup = lines[rotation.secondary].runs(instants)
-    return _combine(rotation_id, rotation.secondary, primary, backup)
+    `holder.at(instant)` is exactly `who_is_on_call` there."""
+    out: list[Holder] = []
+    for count, holder in runs_over_each(session, org, [rotation_id], instants)[rotation_id]:
+        out.extend([holder] * count)
+    return out
+
+
+def runs_over_each(
+    session: Session, org: OrgConfig, rotation_ids: Sequence[str], instants: Sequence[datetime]
+) -> dict[str, list[tuple[int, Holder]]]:
+    """Who holds each rotation at each of `instants` (sorted), as runs: (how many instants in a
+    row, the answer for them). Instants in one stretch share one answer, so a year of hours
+    costs about one step per handoff; each timeline (a secondary's too) is walked once."""
+    lines = prepare(session, org, rotation_ids)
+    runs: dict[str, list[tuple[int, Segment | None]]] = {}
+
+    def runs_of(one: str) -> list[tuple[int, Segment | None]]:
+        if one not in runs:
+            runs[one] = lines[one].runs(instants)
+        return runs[one]
+
+    found: dict[str, list[tuple[int, Holder]]] = {}
+    for rotation_id in rotation_ids:
+        secondary = org.rotation(rotation_id).secondary
+        if secondary is None:
+            found[rotation_id] = [
+                (count, Holder(rotation_id, segment, None, None))
+                for count, segment in runs_of(rotation_id)
+            ]
+        else:
+            found[rotation_id] = _combine(
+                rotation_id, secondary, runs_of(rotation_id), runs_of(secondary)
+            )
+    return found
 
 
 def _combine(
@@ -251,16 +273,16 @@ def _combine(
     secondary_id: str,
     primary: list[tuple[int, Segment | None]],
     backup: list[tuple[int, Segment | None]],
-) -> list[Holder]:
-    """Walk two run lists over the same instants together: a new entry where either changes."""
-    out: list[Holder] = []
+) -> list[tuple[int, Holder]]:
+    """Walk two run lists over the same instants together: a new run where either changes."""
+    out: list[tuple[int, Holder]] = []
     p = b = 0
     p_left, b_left = primary[0][0] if primary else 0, backup[0][0] if backup else 0
     while p < len(primary) and b < len(backup):
         count = min(p_left, b_left)
         segment, second = primary[p][1], backup[b][1]
         person = second.person if second is not None else None
-        out.extend([Holder(rotation_id, segment, person, secondary_id)] * count)
+        out.append((count, Holder(rotation_id, segment, person, secondary_id)))
         p_left -= count
         b_left -= count
         if p_left == 0:

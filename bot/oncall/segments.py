@@ -238,8 +238,19 @@ class RotationTimeline:
         found = self._stretches.get(key)
         if found is not None:
             return found
-        here = self.fragments(index)[position]
+        fragments = self.fragments(index)
+        here = fragments[position]
         person, end = here.person, here.end
+        # Most fragments are a whole stretch: both neighbours are someone else.
+        after = fragments[position + 1] if position + 1 < len(fragments) else None
+        if after is None:
+            after = self.fragments(index + 1)[0]
+        before = fragments[position - 1] if position > 0 else None
+        if before is None and index > 0:
+            before = self.fragments(index - 1)[-1]
+        if after.person != person and (before is None or before.person != person):
+            self._stretches[key] = here
+            return here
         at = key
         for _ in range(MAX_STRETCH):
             at = self._next(*at)

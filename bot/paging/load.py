@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -44,7 +45,7 @@ class PageCounts:
         return self.business_impacting + self.unclassified
 
     @classmethod
-    def of(cls, pages: Iterable[Page]) -> PageCounts:
+    def of(cls, pages: Iterable[PageFacts]) -> PageCounts:
         pages = list(pages)
         return cls(
             pages=len(pages),
@@ -122,6 +123,36 @@ def pages_of(session: Session, rotation_id: str, start: datetime, end: datetime)
     )
 
 
+class PageFacts(Protocol):
+    """What the load figures read of a page (a `Page`, or a row of just these columns)."""
+
+    opened_at: datetime
+    primary_user: str | None
+    classification: str | None
+    off_hours: bool
+    fell_through: bool
+
+
+def _facts_of(session: Session, rotation_id: str, start: datetime, end: datetime) -> list[Any]:
+    """The load's columns of the rotation's pages opened in [start, end): rows, not whole pages
+    (a year of a busy rotation is tens of thousands of pages)."""
+    return list(
+        session.exec(
+            select(
+                Page.opened_at,
+                Page.primary_user,
+                Page.classification,
+                Page.off_hours,
+                Page.fell_through,
+            )
+            .where(Page.rotation_id == rotation_id)
+            .where(Page.opened_at >= start)
+            .where(Page.opened_at < end)
+            .order_by(col(Page.opened_at))
+        ).all()
+    )
+
+
 def weekly_load(
     session: Session,
     org: OrgConfig,
@@ -134,8 +165,8 @@ def weekly_load(
     weeks = max(1, weeks)
     start = now - weeks * WEEK
     # Up to and including now: a page that has just opened counts.
-    pages = pages_of(session, rotation_id, start, now + timedelta(microseconds=1))
-    buckets: list[list[Page]] = [[] for _ in range(weeks)]
+    pages = _facts_of(session, rotation_id, start, now + timedelta(microseconds=1))
+    buckets: list[list[PageFacts]] = [[] for _ in range(weeks)]
     for page in pages:
         buckets[min(int((page.opened_at - start) / WEEK), weeks - 1)].append(page)
     week_loads = [
@@ -143,9 +174,13 @@ def weekly_load(
         for i, bucket in enumerate(buckets)
     ]
     on_call = _on_call_weeks(session, org, rotation_id, now, weeks * WEEK)
+    by_person: dict[str, list[PageFacts]] = {}  # one pass, not one per person
+    for page in pages:
+        if page.primary_user:
+            by_person.setdefault(page.primary_user, []).append(page)
     people = []
-    for who in sorted({p.primary_user for p in pages if p.primary_user} | set(on_call)):
-        counts = PageCounts.of(p for p in pages if p.primary_user == who)
+    for who in sorted(set(by_person) | set(on_call)):
+        counts = PageCounts.of(by_person.get(who, []))
         weeks_on = on_call.get(who, 0.0)
         people.append(PersonLoad(who, counts, weeks_on, counts.counted / max(weeks_on, 1.0)))
     people.sort(key=lambda p: (-p.per_week, p.person))
