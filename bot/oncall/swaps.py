@@ -122,6 +122,17 @@ class SwapResult:
     before: dict[str, tuple[datetime, datetime] | None]
 
 
+def _answered(
+    session: Session, swap_id: int, actor: str, now: datetime, same: SamePerson, verb: str
+) -> SwapRequest:
+    """The open swap `actor` may answer: only the person who was asked."""
+    swap = get_swap(session, swap_id)
+    if not (same(swap.requestee, actor) or swap.requestee == actor):
+        raise NotAllowed(f"Only the person who was asked can {verb} this swap.")
+    _require_open(swap, now)
+    return swap
+
+
 def accept_swap(
     session: Session,
     org: OrgConfig,
@@ -132,10 +143,7 @@ def accept_swap(
     same: SamePerson = same_ref,
 ) -> SwapResult:
     """Exchange the two shifts: each person covers the other's, as two linked overrides."""
-    swap = get_swap(session, swap_id)
-    if not (same(swap.requestee, actor) or swap.requestee == actor):
-        raise NotAllowed("Only the person who was asked can accept this swap.")
-    _require_open(swap, now)
+    swap = _answered(session, swap_id, actor, now, same, "accept")
     windows = [
         (swap.requester, as_utc(swap.requester_start), as_utc(swap.requester_end)),
         (swap.requestee, as_utc(swap.requestee_start), as_utc(swap.requestee_end)),
@@ -179,10 +187,7 @@ def decline_swap(
     *,
     same: SamePerson = same_ref,
 ) -> SwapRequest:
-    swap = get_swap(session, swap_id)
-    if not (same(swap.requestee, actor) or swap.requestee == actor):
-        raise NotAllowed("Only the person who was asked can decline this swap.")
-    _require_open(swap, now)
+    swap = _answered(session, swap_id, actor, now, same, "decline")
     swap.status = "declined"
     swap.decided_at = now
     session.flush()
