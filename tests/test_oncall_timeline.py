@@ -16,16 +16,8 @@ from bot.oncall import lookup, service
 from bot.oncall.models import Override, RosterRecord, RotationRevision
 from bot.oncall.schedule import Cadence
 from tests import oncall_reference as reference
+from tests.bench.scale_org import WEEKDAYS, ZONES
 
-ZONES = (
-    "America/New_York",
-    "Europe/London",
-    "Australia/Sydney",
-    "Australia/Lord_Howe",
-    "Asia/Kathmandu",
-    "America/Santiago",
-)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PEOPLE = ("U0A", "U0B", "U0C", "U0D", "U0E", "a@example.com")
 FIRST_DAY = date(2026, 1, 5)  # a Monday; the instants span the year's DST changes
 SPAN = timedelta(days=400)
