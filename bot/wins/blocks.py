@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.blockkit import actions, button, context, plain, section
+from bot.blockkit import actions, button, context, option, section
 from bot.clock import local_text
 from bot.config import OrgConfig
 from bot.mrkdwn import escape
@@ -34,13 +34,6 @@ VISIBILITY_LABELS = {
     INTERNAL: "Internal: stays in the platform org",
     SHAREABLE: "Shareable: may reach stakeholders",
 }
-
-
-def _option(value: str, label: str, description: str | None = None) -> dict[str, Any]:
-    option: dict[str, Any] = {"text": plain(label, 75), "value": value}
-    if description:
-        option["description"] = plain(description, 75)
-    return option
 
 
 def when(instant: datetime, zone: ZoneInfo) -> str:
@@ -177,7 +170,7 @@ def entry_modal(
             _select(
                 "team",
                 "Team",
-                [_option(t, org.team(t).name) for t in team_ids],
+                [option(org.team(t).name, t) for t in team_ids],
                 values.get("team") or team_ids[0],
             )
         )
@@ -185,7 +178,7 @@ def entry_modal(
         _select(
             "kind",
             "Win or challenge",
-            [_option(k, v) for k, v in KIND_LABELS.items()],
+            [option(v, k) for k, v in KIND_LABELS.items()],
             values.get("kind") or WIN,
         )
     )
@@ -229,7 +222,7 @@ def entry_modal(
         _select(
             "visibility",
             "For a challenge: who may read it",
-            [_option(k, v) for k, v in VISIBILITY_LABELS.items()],
+            [option(v, k) for k, v in VISIBILITY_LABELS.items()],
             values.get("visibility") or INTERNAL,
         )
     )
@@ -239,12 +232,12 @@ def entry_modal(
             _select(
                 "names_team",
                 "Does the challenge name another team?",
-                [_option(t.id, t.name) for t in others][:100],
+                [option(t.name, t.id) for t in others][:100],
                 values.get("names_team"),
                 optional=True,
             )
         )
-    raised_option = _option("raised", "Raised with that team's leadership")
+    raised_option = option("Raised with that team's leadership", "raised")
     raised_element: dict[str, Any] = {
         "type": "checkboxes",
         "action_id": "value",
@@ -261,7 +254,7 @@ def entry_modal(
             "optional": True,
         }
     )
-    keep_option = _option("keep", "Keep it as written", "even if the checks flag something")
+    keep_option = option("Keep it as written", "keep", "even if the checks flag something")
     blocks.append(
         {
             "type": "input",
@@ -396,9 +389,9 @@ def select_modal(
         for start in range(0, len(group), 10):  # a checkbox group holds ten options
             chunk = group[start : start + 10]
             options = [
-                _option(
-                    str(i.entry_id),
+                option(
                     i.summary,
+                    str(i.entry_id),
                     KIND_LABELS.get(i.kind, i.kind)
                     + (" · internal" if i.internal else "")
                     + (" · not curated" if i.uncurated else ""),
