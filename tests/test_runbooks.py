@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,13 @@ def test_bm25_length_normalisation_favours_the_shorter_of_two_equal_matches():
 
 
 # ---- front matter -----------------------------------------------------------------------------
+
+
+def test_bm25_of_counted_documents_ranks_as_bm25_of_their_terms():
+    docs = [tokenize(t) for t in ("database access how to", "rollback a deploy", "database")]
+    counted = BM25.of_counts([Counter(d) for d in docs], [len(d) for d in docs])
+    for query in (["database"], ["rollback", "deploy"], ["database", "access"], ["nothing"]):
+        assert counted.rank(query, limit=5) == BM25(docs).rank(query, limit=5)
 
 
 def test_a_runbook_without_a_title_is_refused():

@@ -231,6 +231,21 @@ def test_similar_open_ticket_is_linked_and_can_be_merged(world):
     assert "merged" in history(world, 1)
 
 
+def test_similar_tickets_read_a_ticket_as_it_is_now_after_its_text_changes(world):
+    open_request(world, "Gateway returns 503 for the payments service")
+    open_request(world, "payments service gets 503 from the gateway since 9am", user="U0APP00002")
+    now = world.clock.now()
+    with world.db.session() as session:
+        second = session.get(Ticket, 2)
+        assert [t.id for t in service.similar_open_tickets(session, second, now)] == [1]
+        first = session.get(Ticket, 1)
+        first.summary = first.details = "Please review my pull request to the terraform modules"
+        session.add(first)
+        session.flush()
+        # The terms of #1 were counted for the first answer; its new text is counted afresh.
+        assert service.similar_open_tickets(session, second, now) == []
+
+
 def test_unrelated_tickets_are_not_linked(world):
     open_request(world, "Gateway returns 503 for the payments service")
     open_request(world, "Please review my pull request to the terraform modules", user="U0APP00002")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -46,14 +46,33 @@ class BM25:
     """Okapi BM25 with the usual k1 and b; `idf` uses the +1 form so it is never negative."""
 
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75):
+        self._index([Counter(doc) for doc in documents], [len(doc) for doc in documents], k1, b)
+
+    @classmethod
+    def of_counts(
+        cls,
+        counts: Sequence[Mapping[str, int]],
+        lengths: Sequence[int],
+        k1: float = 1.5,
+        b: float = 0.75,
+    ) -> BM25:
+        """The index of documents already counted (term -> occurrences, and length in terms):
+        callers that rank the same documents again keep their counts instead of re-tokenising."""
+        index = cls.__new__(cls)
+        index._index(list(counts), list(lengths), k1, b)
+        return index
+
+    def _index(
+        self, counts: list[Mapping[str, int]], lengths: list[int], k1: float, b: float
+    ) -> None:
         self.k1 = k1
         self.b = b
-        self.counts = [Counter(doc) for doc in documents]
-        self.lengths = [len(doc) for doc in documents]
+        self.counts = counts
+        self.lengths = lengths
         self.average_length = (sum(self.lengths) / len(self.lengths)) if self.lengths else 0.0
         frequency: Counter[str] = Counter()
-        for counts in self.counts:
-            frequency.update(counts.keys())
+        for doc in self.counts:
+            frequency.update(doc.keys())
         n = len(self.counts)
         self.idf = {
             term: math.log((n - df + 0.5) / (df + 0.5) + 1.0) for term, df in frequency.items()

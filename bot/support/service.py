@@ -10,9 +10,11 @@ SLA timers) and `reporting` (reports).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
@@ -230,25 +232,39 @@ def similar_open_tickets(
     session: Session, ticket: Ticket, now: datetime, limit: int = 3
 ) -> list[Ticket]:
     """Open tickets in the same queue from the last 14 days that read like this one (BM25)."""
-    candidates = list(
-        session.exec(
-            select(Ticket).where(
-                Ticket.queue_id == ticket.queue_id,
-                Ticket.id != ticket.id,
-                col(Ticket.state).in_(OPEN_STATES),
-                Ticket.opened_at >= now - SIMILAR_WINDOW,
-            )
-        ).all()
-    )
+    # Only the text is read for every candidate (whole rows of hundreds of open tickets cost
+    # more than the ranking); the few that match are loaded after.
+    candidates = session.exec(
+        select(Ticket.id, Ticket.summary, Ticket.details).where(
+            Ticket.queue_id == ticket.queue_id,
+            Ticket.id != ticket.id,
+            col(Ticket.state).in_(OPEN_STATES),
+            Ticket.opened_at >= now - SIMILAR_WINDOW,
+        )
+    ).all()
     if not candidates:
         return []
-    index = BM25([tokenize(to_plain(f"{c.summary} {c.summary} {c.details}")) for c in candidates])
+    terms = [_similarity_terms(summary, details) for _, summary, details in candidates]
+    index = BM25.of_counts([counts for counts, _ in terms], [length for _, length in terms])
     hits = index.rank(
         tokenize(to_plain(f"{ticket.summary} {ticket.details}")),
         limit,
         minimum=SIMILAR_MINIMUM_SCORE,
     )
-    return [candidates[h.index] for h in hits]
+    ids = [candidates[h.index][0] for h in hits]
+    if not ids:
+        return []
+    found = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids))).all()}
+    return [found[i] for i in ids if i in found]
+
+
+@lru_cache(maxsize=16384)
+def _similarity_terms(summary: str, details: str) -> tuple[Counter[str], int]:
+    """A ticket's terms for `similar_open_tickets` (the summary counts twice), and how many.
+    Every new ticket is compared with every open one, so each text is tokenised once, not once
+    per newer ticket; the key is the text itself, so an edited ticket is counted afresh."""
+    words = tokenize(to_plain(f"{summary} {summary} {details}"))
+    return Counter(words), len(words)
 
 
 # ---- history and the SLA clock --------------------------------------------------------------
