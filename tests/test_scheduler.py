@@ -22,6 +22,7 @@ from bot.scheduler import (
     cancel_timers,
     pending_timers,
     set_timer,
+    set_timers,
 )
 
 START = datetime(2026, 11, 16, 10, 5, tzinfo=UTC)
@@ -301,6 +302,26 @@ def test_a_cancelled_timer_set_again_is_pending_again(db):
     clock.set(due)
     scheduler.tick()
     assert fired == [("page:1", due)]
+
+
+def test_timers_set_together_act_as_each_set_alone(db):
+    """One look-up for several timers: an existing one is kept (a cancelled one pending again),
+    the others are added, and one cancel covers several references."""
+    five, ten = START + timedelta(minutes=5), START + timedelta(minutes=10)
+    add_timer(db, "page:1", five)
+    with db.session() as session:
+        assert cancel_timers(session, "escalate", ["page:1", "page:2"]) == 1
+    with db.session() as session:
+        wanted = [("page:1", five), ("page:1", ten), ("page:2", five)]
+        timers = set_timers(session, "escalate", wanted, START)
+        assert [(t.ref, t.due_at, t.status) for t in timers] == [
+            (ref, due, "pending") for ref, due in wanted
+        ]
+    with db.session() as session:
+        assert len(set_timers(session, "escalate", wanted, START)) == 3
+        pending = {(t.ref, t.due_at) for t in pending_timers(session, "escalate")}
+        assert pending == set(wanted)
+        assert len(session.exec(select(Timer)).all()) == 3  # none doubled
 
 
 def test_a_failing_timer_handler_is_retried_then_given_up(db):

@@ -28,7 +28,7 @@ from bot.oncall.service import who_is_on_call
 from bot.outbox import OutboxMessage
 from bot.runbooks import RunbookMatch, runbook_index
 from bot.runbooks.bm25 import BM25, tokenize
-from bot.scheduler import cancel_timers, set_timer
+from bot.scheduler import cancel_timers, set_timers
 from bot.support import blocks, sla
 from bot.support.models import (
     OPEN_STATES,
@@ -341,9 +341,8 @@ def _timer_ref(ticket: Ticket, target: str, stage: str) -> str:
 
 
 def disarm(session: Session, ticket: Ticket) -> None:
-    for target in TARGETS:
-        for stage in STAGES:
-            cancel_timers(session, SLA_TIMER, _timer_ref(ticket, target, stage))
+    refs = [_timer_ref(ticket, target, stage) for target in TARGETS for stage in STAGES]
+    cancel_timers(session, SLA_TIMER, refs)
 
 
 def arm(org: OrgConfig, session: Session, ticket: Ticket, now: datetime) -> SlaState | None:
@@ -356,15 +355,15 @@ def arm(org: OrgConfig, session: Session, ticket: Ticket, now: datetime) -> SlaS
     ticket.resolution_due = state.resolution.due_at if state and state.resolution else None
     if state is None or not ticket.is_open:
         return state
+    wanted = []
     for target in TARGETS:
         clock = state.clock(target)
         if clock is None or clock.due_at is None or getattr(ticket, f"{target}_breached"):
             continue
         if clock.warn_at is not None and clock.warn_at > now:
-            set_timer(session, SLA_TIMER, _timer_ref(ticket, target, "warn"), clock.warn_at, now)
-        set_timer(
-            session, SLA_TIMER, _timer_ref(ticket, target, "breach"), max(clock.due_at, now), now
-        )
+            wanted.append((_timer_ref(ticket, target, "warn"), clock.warn_at))
+        wanted.append((_timer_ref(ticket, target, "breach"), max(clock.due_at, now)))
+    set_timers(session, SLA_TIMER, wanted, now)
     return state
 
 
