@@ -75,6 +75,55 @@ def test_handoff_happens_at_local_wall_time_across_dst(zone, start, weekday, at,
     assert cadence.handoff(index) == utc(expected)
 
 
+@pytest.mark.parametrize(("zone", "start", "weekday", "at", "index", "expected"), DST_HANDOFFS)
+def test_bulk_handoffs_land_on_the_same_dst_instants(zone, start, weekday, at, index, expected):
+    cadence = Cadence.of(rotation(start, weekday, at), ZoneInfo(zone))
+    assert cadence.handoffs(index, 1) == [utc(expected)]
+    assert cadence.handoffs(0, index + 2)[index] == utc(expected)
+
+
+# Gaps, folds, 30-minute DST, southern hemisphere, midnight changes, a lost day (Apia 2011).
+BULK_ZONES = [
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "America/Santiago",
+    "Pacific/Apia",
+]
+
+
+@pytest.mark.parametrize("zone", BULK_ZONES)
+def test_bulk_handoffs_equal_one_at_a_time_at_every_quarter_hour(zone):
+    # Daily handoffs at every quarter hour of the day over three years: every DST change's
+    # gap and fold, and the quarter hours exactly at each change, go through both paths.
+    tz = ZoneInfo(zone)
+    for minute in range(0, 24 * 60, 15):
+        cadence = Cadence(date(2010, 1, 1), time(minute // 60, minute % 60), 1, tz)
+        for first in (0, 600):  # 2010-2011 (Apia's lost day) and 2011-2013
+            bulk = cadence.handoffs(first, 3 * 365 // 2)
+            assert bulk == [cadence.handoff(first + i) for i in range(len(bulk))]
+            assert all(instant.tzinfo is UTC for instant in bulk)
+
+
+def test_a_bulk_handoff_exactly_at_a_transition():
+    # New York springs forward at 02:00 EST (07:00 UTC) and falls back at 02:00 EDT (06:00 UTC).
+    spring = Cadence(date(2026, 3, 1), time(2, 0), 7, ZoneInfo("America/New_York"))
+    assert spring.handoffs(0, 3) == [
+        utc("2026-03-01 07:00"),
+        utc("2026-03-08 07:00"),
+        utc("2026-03-15 06:00"),
+    ]
+    fall = Cadence(date(2026, 10, 25), time(1, 0), 7, ZoneInfo("America/New_York"))
+    # 01:00 on 1 Nov happens twice: the first (EDT, 05:00 UTC) counts.
+    assert fall.handoffs(0, 3) == [
+        utc("2026-10-25 05:00"),
+        utc("2026-11-01 05:00"),
+        utc("2026-11-08 06:00"),
+    ]
+
+
 ZONES = [
     "America/New_York",
     "Europe/London",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import wall_time_to_utc
@@ -45,6 +45,29 @@ class Cadence:
         """The UTC instant of the index-th handoff (index 0 is `start`)."""
         day = self.start + timedelta(days=index * self.length_days)
         return wall_time_to_utc(datetime.combine(day, self.at), self.zone)
+
+    def handoffs(self, first: int, count: int) -> list[datetime]:
+        """The UTC instants of handoffs `first` .. `first + count - 1`: each exactly
+        `handoff(index)`, a few times faster (a timeline builds thousands of them).
+
+        The zone's own offsets for the wall time's two readings (fold 0 and 1) agree exactly
+        when the time exists once; then the instant is the wall time minus that offset. Only a
+        handoff in a gap or a fold (where they differ) takes `wall_time_to_utc`'s careful path,
+        so its rules stay the one source of truth.
+        """
+        zone, at, step = self.zone, self.at, timedelta(days=self.length_days)
+        offset_of, combine = zone.utcoffset, datetime.combine
+        at_later = at.replace(fold=1)
+        day = self.start + first * step
+        out = []
+        for _ in range(count):
+            offset = offset_of(combine(day, at))
+            if offset == offset_of(combine(day, at_later)):
+                out.append(combine(day, at, UTC) - offset)
+            else:
+                out.append(wall_time_to_utc(combine(day, at), zone))
+            day += step
+        return out
 
     def index_at(self, instant: datetime) -> int | None:
         """The index of the shift that contains `instant`, or None before the first handoff."""

@@ -29,6 +29,7 @@ MAX_STRETCH = 60  # fragments one person may hold in a row before we stop follow
 # Shifts one timeline keeps worked out; beyond this it starts over (a long-running process
 # asked about many different years).
 MAX_KEPT_SHIFTS = 20_000
+HANDOFF_BLOCK = 64  # handoffs worked out together (a weekly rotation's year is about one)
 
 
 @dataclass(frozen=True)
@@ -166,17 +167,20 @@ class RotationTimeline:
         self.cadence = cadence
         self.rosters = tuple(rosters)
         self.covers = tuple(covers)  # in the order they apply: oldest first
-        self._handoffs: dict[int, datetime] = {}
+        self._handoffs: dict[int, list[datetime]] = {}  # by block: index // HANDOFF_BLOCK
         self._fragments: dict[int, tuple[Segment, ...]] = {}
         self._stretches: dict[tuple[int, int], Segment] = {}
 
     # -- shifts and fragments ------------------------------------------------------------------
 
     def handoff(self, index: int) -> datetime:
-        found = self._handoffs.get(index)
+        block, at = divmod(index, HANDOFF_BLOCK)
+        found = self._handoffs.get(block)
         if found is None:
-            found = self._handoffs[index] = self.cadence.handoff(index)
-        return found
+            found = self._handoffs[block] = self.cadence.handoffs(
+                block * HANDOFF_BLOCK, HANDOFF_BLOCK
+            )
+        return found[at]
 
     def index_at(self, instant: datetime) -> int | None:
         """The shift containing `instant` (None before the first handoff); as `Cadence.index_at`."""
