@@ -167,6 +167,8 @@ class RotationTimeline:
         self.cadence = cadence
         self.rosters = tuple(rosters)
         self.covers = tuple(covers)  # in the order they apply: oldest first
+        # One roster (the usual case): its members by index, without searching the history.
+        self._members = self.rosters[0].members if len(self.rosters) == 1 else None
         self._handoffs: dict[int, list[datetime]] = {}  # by block: index // HANDOFF_BLOCK
         self._fragments: dict[int, tuple[Segment, ...]] = {}
         self._stretches: dict[tuple[int, int], Segment] = {}
@@ -202,8 +204,16 @@ class RotationTimeline:
             self._stretches.clear()
             self._handoffs.clear()
         start, end = self.handoff(index), self.handoff(index + 1)
-        member = member_of(self.rosters, index)
-        parts = [Segment(self.rotation_id, member, start, end, index, member)]
+        members = self._members
+        if members is not None:
+            member = members[index % len(members)]
+        else:
+            member = member_of(self.rosters, index)
+        whole = Segment(self.rotation_id, member, start, end, index, member)
+        if not self.covers:  # most rotations: the shift is one fragment
+            found = self._fragments[index] = (whole,)
+            return found
+        parts = [whole]
         for cover in self.covers:
             if cover.start < end and cover.end > start:
                 parts = apply_cover(parts, cover.start, cover.end, cover.person, cover.id)
