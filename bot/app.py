@@ -105,7 +105,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         req.lazy_function_name = ACK_PATH
         worker.answering(None)  # nothing left over from this thread's previous request
         found = inbox_key(req.body)
-        if found is None:
+        if found is None or worker.unstored(req.body):
             return next()
         kind, key = found
         if req.mode == "http":

@@ -264,10 +264,20 @@ class InboxWorker:
         # answers to Slack), they do not finish sooner.
         self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="opsbot-inbox")
         self.after_work: list[Callable[[], None]] = []
+        self._unstored: list[Callable[[dict[str, Any]], bool]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- the ack path ---------------------------------------------------------------------------
+
+    def answer_unstored(self, read_only: Callable[[dict[str, Any]], bool]) -> None:
+        """Requests for which `read_only(body)` holds change nothing and are answered in full in
+        the ack (`/oncall now`): nothing is stored for them, so a lost answer loses nothing and
+        Slack's retry simply asks again."""
+        self._unstored.append(read_only)
+
+    def unstored(self, body: dict[str, Any]) -> bool:
+        return any(read_only(body) for read_only in self._unstored)
 
     def accept(
         self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int

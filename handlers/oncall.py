@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import mrkdwn
+from bot.app import inbox_worker
 from bot.clock import as_utc
 from bot.errors import InvalidInput, NotAllowed, NotFound, OpsbotError
 from bot.oncall import calendar, flows, messages, service
@@ -54,15 +55,23 @@ MAX_WEEKS = 26
 HOME_LOOKAHEAD = timedelta(weeks=8)
 
 
-def _answered_at_once(body: dict[str, Any]) -> bool:
-    """What runs on the request itself: `/oncall` and `/oncall now` are answered in the ack (one
-    cheap lookup; the person sees it at once, however much other work is queued), and
-    `/oncall cover` alone and `/oncall notes` open a modal while the trigger is fresh."""
+def _who_now(body: dict[str, Any]) -> bool:
+    """`/oncall` and `/oncall now`: one cheap lookup that changes nothing, answered in the ack
+    without being stored (the person sees it at once, however much other work is queued)."""
     words = (body.get("text") or "").lower().split()
-    return words[:1] in ([], ["now"], ["who"]) or words == ["cover"] or words[:1] == ["notes"]
+    return body.get("command") == "/oncall" and words[:1] in ([], ["now"], ["who"])
+
+
+def _answered_at_once(body: dict[str, Any]) -> bool:
+    """What runs on the request itself: who is on call now, and `/oncall cover` alone and
+    `/oncall notes`, which open a modal while the trigger is fresh."""
+    words = (body.get("text") or "").lower().split()
+    return _who_now(body) or words == ["cover"] or words[:1] == ["notes"]
 
 
 def register(app: App, runtime: Runtime) -> None:
+    inbox_worker(runtime).answer_unstored(_who_now)
+
     @after_ack(app.command("/oncall"), at_once=_answered_at_once)
     @friendly_errors
     def oncall_command(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:

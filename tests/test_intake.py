@@ -229,18 +229,30 @@ def command_rows(world) -> list[InboxEvent]:
         return list(session.exec(select(InboxEvent).where(InboxEvent.kind == "command")).all())
 
 
-def test_oncall_now_is_answered_in_the_ack_and_its_stored_row_is_done_without_a_replay(world):
+def test_oncall_now_is_answered_in_the_ack_without_being_stored(world):
     held = HeldExecutor()
     inbox_worker(world.runtime).executor = held
-    response = world.slack.command("/oncall", "now", "U0ENG00001")
+    for text in ("", "now", "who"):
+        response = world.slack.command("/oncall", text, "U0ENG00001")
+        assert response.status_code == 200
+        assert "Who is on call now" in response.json()["text"]
+    # It changes nothing: nothing is stored, no work is queued, a retry simply asks again.
+    assert command_rows(world) == [] and held.jobs == []
+    # A subcommand answered after the ack stays pending until its work runs from the row.
+    world.slack.command("/oncall", "help", "U0ENG00001")
+    assert [r.status for r in command_rows(world)] == [PENDING]
+    assert held.run() == [True]
+    assert "/oncall schedule" in world.last_response()["text"]
+    assert [r.status for r in command_rows(world)] == [DONE]
+
+
+def test_a_form_opened_in_the_ack_is_stored_done_without_a_replay(world):
+    held = HeldExecutor()
+    inbox_worker(world.runtime).executor = held
+    response = world.slack.command("/oncall", "cover", "U0ENG00001")
     assert response.status_code == 200
-    assert "Who is on call now" in response.json()["text"]
+    assert len(world.fake.calls_to("views.open")) == 1  # opened while the trigger was fresh
     (stored,) = command_rows(world)
     assert stored.status == DONE and stored.body is None  # before any work ran
     assert held.run() == [False]  # its replay finds nothing to claim
-    # A subcommand answered after the ack stays pending until its work runs from the row.
-    world.slack.command("/oncall", "help", "U0ENG00001")
-    assert sorted(r.status for r in command_rows(world)) == [DONE, PENDING]
-    assert held.run() == [True]
-    assert "/oncall schedule" in world.last_response()["text"]
-    assert [r.status for r in command_rows(world)] == [DONE, DONE]
+    assert len(world.fake.calls_to("views.open")) == 1
