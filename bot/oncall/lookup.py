@@ -276,21 +276,20 @@ def _combine(
 ) -> list[tuple[int, Holder]]:
     """Walk two run lists over the same instants together: a new run where either changes."""
     out: list[tuple[int, Holder]] = []
-    p = b = 0
-    p_left, b_left = primary[0][0] if primary else 0, backup[0][0] if backup else 0
-    while p < len(primary) and b < len(backup):
-        count = min(p_left, b_left)
-        segment, second = primary[p][1], backup[b][1]
-        person = second.person if second is not None else None
-        out.append((count, Holder(rotation_id, segment, person, secondary_id)))
-        p_left -= count
-        b_left -= count
-        if p_left == 0:
-            p += 1
-            p_left = primary[p][0] if p < len(primary) else 0
-        if b_left == 0:
-            b += 1
-            b_left = backup[b][0] if b < len(backup) else 0
+    backups = iter(backup)
+    b_left, second = next(backups, (0, None))
+    person = second.person if second is not None else None
+    for p_left, segment in primary:
+        while p_left:
+            if not b_left:
+                return out
+            count = p_left if p_left < b_left else b_left
+            out.append((count, Holder(rotation_id, segment, person, secondary_id)))
+            p_left -= count
+            b_left -= count
+            if not b_left:
+                b_left, second = next(backups, (0, None))
+                person = second.person if second is not None else None
     return out
 
 

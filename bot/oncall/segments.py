@@ -68,9 +68,9 @@ class OnCall:
         return self.override_id is not None
 
 
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a rotation over a stretch of instants: `OnCall` without the instant."""
+class Holder(NamedTuple):
+    """Who holds a rotation over a stretch of instants: `OnCall` without the instant (a tuple:
+    a year of hours for a thousand rotations makes a few hundred thousand of them)."""
 
     rotation_id: str
     primary: Segment | None
@@ -312,27 +312,38 @@ class RotationTimeline:
     def runs(self, instants: Sequence[datetime]) -> list[tuple[int, Segment | None]]:
         """For sorted `instants`: (how many in a row, who holds the rotation for them), in order.
 
-        Instants inside one fragment share one answer, so this walks fragments, not instants.
+        Instants inside one fragment share one answer, so this walks fragments, not instants:
+        shift after shift while the instants run on, located afresh after a gap.
         """
         out: list[tuple[int, Segment | None]] = []
         done, total = 0, len(instants)
-        located: tuple[int, int] | None = None
         while done < total:
-            instant = instants[done]
-            if located is not None:
-                fragment = self.fragments(located[0])[located[1]]
-                if not fragment.start <= instant < fragment.end:
-                    located = None
-            if located is None:
-                located = self._locate(instant)
-            if located is None:  # before the first handoff
+            index = self.index_at(instants[done])
+            if index is None:  # before the first handoff
                 until = bisect_left(instants, self.handoff(0), done)
                 out.append((until - done, None))
                 done = until
                 continue
-            fragment_end = self.fragments(located[0])[located[1]].end
-            until = bisect_left(instants, fragment_end, done)
-            out.append((until - done, self.stretch(*located)))
-            done = until
-            located = self._next(*located)
+            previous: Segment | None = None  # the fragment before this one, when walked
+            fragments = self.fragments(index)
+            while True:
+                following = self.fragments(index + 1)
+                last = len(fragments) - 1
+                for position, fragment in enumerate(fragments):
+                    if fragment.end <= instants[done]:
+                        previous = fragment
+                        continue
+                    until = bisect_left(instants, fragment.end, done)
+                    after = fragments[position + 1] if position < last else following[0]
+                    person = fragment.person
+                    if previous is not None and previous.person != person != after.person:
+                        out.append((until - done, fragment))  # a whole stretch by itself
+                    else:
+                        out.append((until - done, self.stretch(index, position)))
+                    previous, done = fragment, until
+                    if done == total:
+                        return out
+                index, fragments = index + 1, following
+                if fragments[-1].end <= instants[done]:
+                    break  # the next instant is a shift or more away: locate it afresh
         return out

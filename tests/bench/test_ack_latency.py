@@ -460,8 +460,10 @@ def test_ack_latency_against_a_bare_bolt_app(fake_slack, bare, tmp_path):
                     assert set(floor.statuses) <= {200, 0}, f"bare app: {set(floor.statuses)}"
                     assert set(measured.statuses) <= {200, 0}, set(measured.statuses)
                     # The promise behind every 200: the request is stored to be worked (one the
-                    # client gave up on may be stored too).
-                    assert stored(db) - before >= accepted, (kind, rate)
+                    # client gave up on may be stored too). `/oncall now` changes nothing and is
+                    # answered in full in the ack: nothing is stored for it.
+                    if kind != "/oncall now":
+                        assert stored(db) - before >= accepted, (kind, rate)
                     p99 = percentile(measured.latencies, 0.99)
                     if crossed is None and p99 > SLACK_LIMIT:
                         crossed = rate
