@@ -27,7 +27,9 @@ from bot.intake import (
     InboxLazyRunner,
     InboxWorker,
     InlineExecutor,
+    QuietReplays,
     RefusedRequest,
+    bolt_request,
     parse_body,
     verify_signature,
 )
@@ -92,6 +94,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         raise_error_for_unhandled_request=False,
     )
     app.listener_runner.lazy_listener_runner = InboxLazyRunner(log)
+    app.logger.addFilter(QuietReplays())
     worker = InboxWorker(runtime.db, runtime.clock, app.dispatch, executor=listener_executor)
     worker.after_work.append(runtime.outbox.wake)
     runtime.extras["inbox"] = worker
@@ -173,16 +176,18 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
             raw = await read_capped(request)
             headers = {k.lower(): v for k, v in request.headers.items()}
             verify_signature(secret, raw, headers)
-            parse_body(raw, headers.get("content-type", ""))
+            body = parse_body(raw, headers.get("content-type", ""))
         except RefusedRequest as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
-        bolt_request = BoltRequest(
-            body=raw.decode("utf-8"),
+        request.scope[metrics.SLACK_KIND] = metrics.kind_of(body)  # parsed once, for the metrics
+        dispatched = bolt_request(
+            raw.decode("utf-8"),
+            body,
+            request.headers,  # type: ignore[arg-type]
             query=request.query_params,  # type: ignore[arg-type]
-            headers=request.headers,  # type: ignore[arg-type]
         )
         # Bolt's dispatch blocks (ack functions may call Slack); keep it off the event loop.
-        bolt_response = await anyio.to_thread.run_sync(dispatch, bolt_request)
+        bolt_response = await anyio.to_thread.run_sync(dispatch, dispatched)
         runtime.outbox.wake()
         return Response(
             status_code=bolt_response.status,

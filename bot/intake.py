@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.request.internals import build_context
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import event
@@ -110,6 +111,38 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
     return form
 
 
+class ParsedRequest(BoltRequest):
+    """A BoltRequest for a body `parse_body` has parsed, kept parsed when Bolt copies it for a
+    lazy function: Bolt would parse it again, and its own parser loses a slash command whose
+    text has the word "payload" in it (it takes the form for an interaction's payload field,
+    finds none, and the command goes unanswered)."""
+
+    def __init__(
+        self, raw: str, body: dict[str, Any], headers: dict[str, Any], **options: Any
+    ) -> None:
+        super().__init__(body="", headers=headers, **options)
+        self.raw_body = raw
+        self.body = body
+        self.context = build_context(self.context, body)
+
+    def to_copyable(self) -> BoltRequest:
+        return ParsedRequest(
+            self.raw_body,
+            self.body,
+            self.headers,  # type: ignore[arg-type]
+            query=self.query,
+            context=self.context.to_copyable(),
+            mode=self.mode,
+        )
+
+
+def bolt_request(
+    raw: str, body: dict[str, Any], headers: dict[str, Any], **options: Any
+) -> BoltRequest:
+    """The request Bolt dispatches, from the raw body and `parse_body`'s reading of it."""
+    return ParsedRequest(raw, body, headers, **options)
+
+
 class InboxLazyRunner(LazyListenerRunner):
     """Bolt's lazy functions, made durable: nothing is started on the ack path (the stored inbox
     row is the work to do); in the work phase they run in the calling thread, and an exception
@@ -133,6 +166,17 @@ class InboxLazyRunner(LazyListenerRunner):
 
 
 _ack_path = threading.local()  # the stored request the thread is answering: (worker, key)
+_replay = threading.local()  # set while the thread dispatches a stored request's work
+
+
+class QuietReplays(logging.Filter):
+    """Bolt logs "Unhandled request" (with a listener it suggests writing) after the work
+    phase of an interaction, which runs only the listener's lazy part and so answers nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            getattr(_replay, "active", False) and str(record.msg).startswith("Unhandled request")
+        )
 
 
 def answered_at_once() -> None:
@@ -264,6 +308,9 @@ class InboxWorker:
         # answers to Slack), they do not finish sooner.
         self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="opsbot-inbox")
         self.after_work: list[Callable[[], None]] = []
+        # `serve --ack-only`: this process answers and stores; `opsbot worker` processes do the
+        # work (no head start, nothing submitted here, no sweep).
+        self.answers_only = False
         self._unstored: list[Callable[[dict[str, Any]], bool]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -279,6 +326,11 @@ class InboxWorker:
     def unstored(self, body: dict[str, Any]) -> bool:
         return any(read_only(body) for read_only in self._unstored)
 
+    def answer_only(self) -> None:
+        """Leave every stored request's work to the workers (`serve --ack-only`): the row is
+        theirs to claim at once, and this process spends its CPU on answers alone."""
+        self.answers_only = True
+
     def accept(
         self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int
     ) -> inbox.Accepted:
@@ -290,11 +342,13 @@ class InboxWorker:
             body=raw,
             headers=headers,
             retry_num=retry_num,
-            head_start=self.lease,
+            head_start=timedelta(0) if self.answers_only else self.lease,
         )
 
     def submit(self, key: str) -> None:
         """Do the stored request's work soon, in this process (it holds the head start)."""
+        if self.answers_only:
+            return  # a worker's sweep takes it
         try:
             self.executor.submit(self._safely, key, True)
         except RuntimeError:  # shutting down: the row stays pending for the next sweep
@@ -326,15 +380,21 @@ class InboxWorker:
         if claimed is None:
             return False
         token, row = claimed
-        request = BoltRequest(
-            body=row.body or "",
-            headers={k: [v] for k, v in row.headers.items()},
-            context={REPLAY: True},
-        )
-        request.lazy_only = row.kind != "event"  # an interaction's ack function already ran
         error: str | None = None
         try:
-            response = self.dispatch(request)
+            raw = row.body or ""
+            request = bolt_request(
+                raw,
+                parse_body(raw.encode(), row.headers.get("content-type", "")),
+                {k: [v] for k, v in row.headers.items()},
+                context={REPLAY: True},
+            )
+            request.lazy_only = row.kind != "event"  # an interaction's ack function already ran
+            _replay.active = True
+            try:
+                response = self.dispatch(request)
+            finally:
+                _replay.active = False
             if response.status >= 500:
                 error = (
                     request.context.get("opsbot_error") or f"listener answered {response.status}"
@@ -372,12 +432,15 @@ class InboxWorker:
     def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            done = 0
             try:
-                self.sweep()
+                done = self.sweep()
                 failures = 0
             except Exception:  # the database is away: keep trying, a little slower each time
                 failures += 1
                 log.exception("inbox sweep failed (%s in a row); retrying", failures)
+            if done:
+                continue  # more may be waiting: look again at once
             wait = self.poll.total_seconds() * min(2**failures, 15)
             self._stop.wait(wait)
 

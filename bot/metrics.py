@@ -226,6 +226,18 @@ def render(*extra: CollectorRegistry) -> bytes:
 _PEEK = 64 * 1024  # enough of a Slack body to read its type; larger ones are "unknown"
 
 
+SLACK_KIND = "opsbot.slack_kind"  # ASGI scope key: the kind, from the body /slack/events parsed
+
+
+def kind_of(data: dict[str, Any]) -> str:
+    """The metrics label for a parsed Slack request body."""
+    if "command" in data and "type" not in data:
+        return f"command:{data['command']}"
+    if data.get("type") == "event_callback":
+        return f"event:{(data.get('event') or {}).get('type', 'unknown')}"
+    return str(data.get("type") or "unknown")
+
+
 def slack_request_kind(body: bytes) -> str:
     """What Slack sent, for the metrics label: `event:app_mention`, `command:/page`,
     `block_actions`, `view_submission`, `url_verification`... or `unknown`."""
@@ -277,7 +289,9 @@ class RequestMetrics:
             await self.app(scope, peek, watch)
         finally:
             route = _route_template(scope)
-            kind = slack_request_kind(bytes(body)) if is_slack and body else "none"
+            kind = scope.get(SLACK_KIND)  # set by /slack/events once it parsed the body
+            if kind is None:  # refused before that (unsigned, too big): peek at what arrived
+                kind = slack_request_kind(bytes(body)) if is_slack and body else "none"
             http_requests.labels(route, kind, str(status)).inc()
             http_latency.labels(route, kind).observe(time.perf_counter() - started)
 

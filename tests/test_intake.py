@@ -4,6 +4,7 @@ the store, after a failure or a crash too; refusals come before any parsing."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import Executor, Future
 from datetime import timedelta
@@ -15,7 +16,7 @@ from bot.app import inbox_worker
 from bot.demo.driver import sign
 from bot.demo.world import SIGNING_SECRET
 from bot.inbox import DONE, PENDING, InboxEvent, accept
-from bot.intake import MAX_BODY_BYTES
+from bot.intake import MAX_BODY_BYTES, InboxWorker, InlineExecutor
 from bot.paging.models import Page
 from bot.support.models import Ticket
 from tests.paging_samples import alertmanager_body
@@ -256,3 +257,36 @@ def test_a_form_opened_in_the_ack_is_stored_done_without_a_replay(world):
     assert stored.status == DONE and stored.body is None  # before any work ran
     assert held.run() == [False]  # its replay finds nothing to claim
     assert len(world.fake.calls_to("views.open")) == 1
+
+
+def test_a_replica_that_only_answers_stores_the_work_for_a_worker_to_take_at_once(world):
+    inbox_worker(world.runtime).answer_only()  # `serve --ack-only`
+    response, _ = world.slack.message(HELP, APP_DEV, "Deploys fail", event_id="Ev0ACKONLY")
+    assert response.status_code == 200
+    stored = row(world, "event:Ev0ACKONLY")
+    assert stored.status == PENDING and stored.attempts == 0 and tickets(world) == []
+    assert stored.lease_until is not None and stored.lease_until <= world.clock.now()
+    # A form still opens in the ack, while its trigger is fresh.
+    world.slack.command("/oncall", "cover", "U0ENG00001")
+    assert len(world.fake.calls_to("views.open")) == 1
+    # `opsbot worker`: another process's worker over the same database takes the work at once.
+    worker = InboxWorker(world.db, world.clock, world.bolt.dispatch, executor=InlineExecutor())
+    assert worker.sweep() == 1
+    world.settle()
+    assert len(tickets(world)) == 1 and row(world, "event:Ev0ACKONLY").status == DONE
+    assert worker.sweep() == 0
+
+
+def test_a_command_whose_text_says_payload_is_answered(world):
+    # Bolt's own body parser takes such a form for an interaction's payload and loses it.
+    response = world.slack.command("/oncall", "help payload", "U0ENG00001")
+    assert response.status_code == 200
+    assert "/oncall schedule" in world.last_response()["text"]
+    assert [r.status for r in command_rows(world)] == [DONE]
+
+
+def test_the_work_phase_of_an_interaction_is_not_logged_as_unhandled(world, caplog):
+    with caplog.at_level(logging.WARNING):
+        world.slack.command("/oncall", "help", "U0ENG00001")
+    assert "/oncall schedule" in world.last_response()["text"]
+    assert not [r for r in caplog.records if "Unhandled request" in r.getMessage()]
