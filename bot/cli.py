@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
@@ -20,6 +22,7 @@ from bot.settings import MissingSetting, Settings
 log = logging.getLogger("opsbot")
 
 SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
+WORKER_POLL_SECONDS = 0.25  # how often `opsbot worker` looks for stored requests to work
 
 
 def _configure_logging() -> None:
@@ -126,14 +129,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Background work (stored requests, the outbox, the scheduler) is CPU-bound Python in this
     # process: a waiting ack gets the GIL back after 1 ms instead of the default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    # Every replica sweeps the inbox: work whose receiver died is taken over by whoever is alive.
-    inbox_worker(runtime).start()
-    if not args.no_worker:
+    in_process = not (args.no_worker or args.ack_only)
+    if args.ack_only:  # answers only: `opsbot worker` processes do the work of stored requests
+        inbox_worker(runtime).answer_only()
+    else:  # every replica sweeps the inbox: work whose receiver died is taken over
+        inbox_worker(runtime).start()
+    if in_process:
         _start_workers(runtime)
     try:
         uvicorn.run(asgi, **server_options(args.host, args.port, settings.log_level))
     finally:
-        if not args.no_worker:
+        if in_process:
             _stop_workers(runtime)
         inbox_worker(runtime).stop()
     return 0
@@ -145,7 +151,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     runtime = _runtime(settings)
     from bot.app import build_bolt_app, inbox_worker
 
-    build_bolt_app(runtime)  # the worker takes over stored requests whose receiver died
+    build_bolt_app(runtime)  # the worker does the work of stored requests (see serve --ack-only)
+    if "OPSBOT_INBOX_POLL_SECONDS" not in os.environ:
+        # Replicas that only answer leave all the work to the workers: pick it up promptly.
+        inbox_worker(runtime).poll = timedelta(seconds=WORKER_POLL_SECONDS)
     inbox_worker(runtime).start()
     _start_workers(runtime)
     if args.port is not None:
@@ -361,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-worker",
         action="store_true",
         help="do not run the scheduler and outbox in this process",
+    )
+    serve.add_argument(
+        "--ack-only",
+        action="store_true",
+        help="only answer Slack and store each request; `opsbot worker` processes do the work "
+        "(implies --no-worker)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -101,7 +101,7 @@ class Database:
                 session.rollback()
                 raise
 
-    def execute_alone(self, statement: Executable) -> int:
+    def execute_alone(self, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
         """One write statement in a transaction of its own, in a single round trip (the ack
         path's insert); returns how many rows it changed. Its own small pool skips the ping before each use (a round trip, and a wait for
         the GIL, on every request); a connection found dead (the database restarted) is
@@ -115,7 +115,9 @@ class Database:
                 with self._alone.connect() as connection:
                     # An INSERT's rowcount is only kept when asked for (psycopg).
                     options = {"preserve_rowcount": True}
-                    return connection.execute(statement, execution_options=options).rowcount
+                    return connection.execute(
+                        statement, parameters, execution_options=options
+                    ).rowcount
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise

@@ -98,19 +98,18 @@ def accept(
     `head_start` (after which any replica or the worker may take it over). A single statement
     that skips a key stored before, so a new request costs one round trip."""
     new = db.execute_alone(
-        _insert_new(db)
-        .values(
-            key=key,
-            kind=kind,
-            received_at=now,
-            retry_num=retry_num,
-            body=body,
-            headers=headers or {},
-            status=PENDING,
-            attempts=0,
-            lease_until=now + head_start,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
+        _accept_statement(db),
+        {
+            "key": key,
+            "kind": kind,
+            "received_at": now,
+            "retry_num": retry_num,
+            "body": body,
+            "headers": headers or {},
+            "status": PENDING,
+            "attempts": 0,
+            "lease_until": now + head_start,
+        },
     )
     if not new:
         metrics.inbox_duplicates.labels(kind).inc()
@@ -121,11 +120,18 @@ def accept(
     return Accepted(True, PENDING)
 
 
-def _insert_new(db: Database) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING, in the database's dialect (both speak it)."""
-    if db.engine.dialect.name == "postgresql":
-        return postgresql.insert(InboxEvent)
-    return sqlite.insert(InboxEvent)
+_ACCEPT: dict[str, Any] = {}  # by dialect: the statement is built once, its values bound
+
+
+def _accept_statement(db: Database) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in the database's dialect (both speak it)."""
+    dialect = db.engine.dialect.name
+    statement = _ACCEPT.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(InboxEvent).on_conflict_do_nothing(index_elements=["key"])
+        _ACCEPT[dialect] = statement
+    return statement
 
 
 def done_at_once(db: Database, key: str, now: datetime) -> bool:
@@ -171,7 +177,7 @@ def claim(
     """Take the row for `lease` by compare-and-set. The receiver (`mine`) may take it during its
     head start; anyone may take it once the lease has run out. Returns (token, row) or None."""
     token = uuid.uuid4().hex
-    free = col(InboxEvent.lease_until) < now
+    free = col(InboxEvent.lease_until) <= now
     if mine:
         free = or_(col(InboxEvent.lease_token).is_(None), free)
     with db.session() as session:
@@ -231,7 +237,7 @@ def due(db: Database, now: datetime, limit: int = 100) -> list[str]:
                     col(InboxEvent.status) == PENDING,
                     or_(
                         col(InboxEvent.lease_until).is_(None),
-                        col(InboxEvent.lease_until) < now,
+                        col(InboxEvent.lease_until) <= now,
                     ),
                 )
                 .order_by(col(InboxEvent.received_at))

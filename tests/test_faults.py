@@ -538,8 +538,9 @@ def empty_database(dbs, tmp_path) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.parametrize("replicas_do", ["--no-worker", "--ack-only"])
 def test_two_replicas_and_a_worker_started_together_on_an_empty_database_work_each_request_once(
-    empty_database, tmp_path
+    empty_database, tmp_path, replicas_do
 ):
     run, total = uuid.uuid4().hex[:6].upper(), 40
     fake = FakeSlack(fake_users()).start()
@@ -549,8 +550,8 @@ def test_two_replicas_and_a_worker_started_together_on_an_empty_database_work_ea
     env, log = environment(empty_database, config, fake), tmp_path / "opsbot.log"
     # All three upgrade the empty database's schema as they start.
     processes = [
-        Process(env, log, "serve", "--no-worker"),
-        Process(env, log, "serve", "--no-worker"),
+        Process(env, log, "serve", replicas_do),
+        Process(env, log, "serve", replicas_do),
         Process(env, log, "worker"),
     ]
     db = Database(empty_database)
@@ -566,7 +567,8 @@ def test_two_replicas_and_a_worker_started_together_on_an_empty_database_work_ea
             if status != 200:
                 answered[n] = post(replicas[(n + 1) % 2].url, n, run, retry=1)
         assert set(answered.values()) == {200}, answered
-        # The replicas work what they received; the worker delivers every reply.
+        # The replicas work what they received (with --ack-only, the worker works it all); the
+        # worker delivers every reply.
         wait_until_worked(db, fake)
         assert_worked_once(db, fake, run, set(range(total)))
     finally:

@@ -6,10 +6,12 @@ One command (SQLite always; PostgreSQL too when OPSBOT_TEST_DATABASE_URL is set)
     OPSBOT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m pytest tests/bench/test_ack_latency.py -q -s
 
-A real `opsbot serve` process (its defaults: the inbox worker, scheduler and outbox sender in the
-same process) and the bare app (`tests/bench/ack_apps.py`, Bolt's own Starlette adapter, served by
-uvicorn with opsbot's options) each run in their own process, and so does the fake Slack the work
-phase talks to. The load is open-loop: requests leave on schedule whatever the answers, and each
+Two deployments of opsbot, each measured: *in-process*, a real `opsbot serve` process with its
+defaults (the inbox worker, scheduler and outbox sender in the same process), and *ack-only*,
+`opsbot serve --ack-only` (answers and stores only) beside an `opsbot worker` process that does
+the work (OPSBOT_BENCH_TOPOLOGIES picks them). They and the bare app (`tests/bench/ack_apps.py`,
+Bolt's own Starlette adapter, served by uvicorn with opsbot's options) each run in their own
+process, and so does the fake Slack the work phase talks to. The load is open-loop: requests leave on schedule whatever the answers, and each
 latency runs from the request's scheduled moment to its answer, so a server that falls behind is
 charged for the queue it causes. Three kinds of request: a support message (Events API, becomes a
 ticket), `/oncall now` (slash command, answered in the ack) and a page button (block_actions on
@@ -66,6 +68,9 @@ PAGES = "C0INFRA0001"  # where the infra team's pages are posted
 ASKER, ON_CALL_ASKER, ADMIN = "U0APP00001", "U0ENG00001", "U0VP000001"
 ROOT = Path(__file__).resolve().parents[2]
 # Support messages last: their work takes longest to drain, and the last window's need not be.
+# in-process: one `serve` process does everything (its defaults); ack-only: `serve --ack-only`
+# answers and stores, and an `opsbot worker` process beside it does the work.
+TOPOLOGIES = os.environ.get("OPSBOT_BENCH_TOPOLOGIES", "in-process,ack-only").split(",")
 KINDS = tuple(
     os.environ.get("OPSBOT_BENCH_KINDS", "page button,/oncall now,support message").split(",")
 )
@@ -171,7 +176,19 @@ def databases(tmp: Path) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def serve_opsbot(url: str, api_url: str, tmp: Path) -> Process:
+class Deployment:
+    """`opsbot serve` and, in the ack-only topology, an `opsbot worker` beside it."""
+
+    def __init__(self, processes: list[Process]) -> None:
+        self.processes = processes
+        self.url = processes[0].url
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def serve_opsbot(url: str, api_url: str, tmp: Path, topology: str = "in-process") -> Deployment:
     config = tmp / "opsbot.yaml"
     config.write_text(sample_org_text())
     env = {
@@ -183,11 +200,17 @@ def serve_opsbot(url: str, api_url: str, tmp: Path) -> Process:
         "OPSBOT_ALERT_TOKEN": ALERT_TOKEN,
     }
     port = free_port()
-    return Process(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        tmp / "opsbot.log",
-        port,
+    serve = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if topology == "in-process":
+        return Deployment([Process(serve, env, tmp / "opsbot.log", port)])
+    assert topology == "ack-only", topology
+    worker_port = free_port()
+    worker = [sys.executable, "-m", "bot.cli", "worker", "--host", "127.0.0.1"]
+    return Deployment(
+        [
+            Process([*serve, "--ack-only"], env, tmp / "opsbot.log", port),
+            Process([*worker, "--port", str(worker_port)], env, tmp / "worker.log", worker_port),
+        ]
     )
 
 
@@ -434,11 +457,13 @@ def test_ack_latency_against_a_bare_bolt_app(fake_slack, bare, tmp_path):
     slack_base = fake_slack.removesuffix("/api/")
     rows: list[dict[str, Any]] = []
     crossings: list[str] = []
-    for backend, url in databases(tmp_path):
+    for (backend, url), topology in (
+        (database, topology) for database in databases(tmp_path) for topology in TOPOLOGIES
+    ):
         db = Database(url)
-        where = tmp_path / backend
-        where.mkdir()
-        opsbot = serve_opsbot(url, fake_slack, where)
+        where = tmp_path / backend / topology
+        where.mkdir(parents=True)
+        opsbot = serve_opsbot(url, fake_slack, where, topology)
         try:
             requests = Requests(slack_base)
             requests.page_message = open_page(opsbot, fake_slack)
@@ -470,6 +495,7 @@ def test_ack_latency_against_a_bare_bolt_app(fake_slack, bare, tmp_path):
                     rows.append(
                         {
                             "backend": backend,
+                            "topology": topology,
                             "request": kind,
                             "rate/s": rate,
                             "bare p50": ms(percentile(floor.latencies, 0.5)),
@@ -485,9 +511,9 @@ def test_ack_latency_against_a_bare_bolt_app(fake_slack, bare, tmp_path):
                         }
                     )
                 crossings.append(
-                    f"{backend}, {kind}: p99 crosses {SLACK_LIMIT:.0f} s at {crossed}/s"
+                    f"{backend}, {topology}, {kind}: p99 crosses {SLACK_LIMIT:.0f} s at {crossed}/s"
                     if crossed
-                    else f"{backend}, {kind}: p99 under {SLACK_LIMIT:.0f} s up to {RATES[-1]}/s"
+                    else f"{backend}, {topology}, {kind}: p99 under {SLACK_LIMIT:.0f} s up to {RATES[-1]}/s"
                 )
         finally:
             opsbot.stop()
