@@ -71,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # in-process: one `serve` process does everything (its defaults); ack-only: `serve --ack-only`
 # answers and stores, and an `opsbot worker` process beside it does the work.
 TOPOLOGIES = os.environ.get("OPSBOT_BENCH_TOPOLOGIES", "in-process,ack-only").split(",")
+WORKER_NICE = int(os.environ.get("OPSBOT_BENCH_WORKER_NICE", "10"))
 KINDS = tuple(
     os.environ.get("OPSBOT_BENCH_KINDS", "page button,/oncall now,support message").split(",")
 )
@@ -205,7 +206,10 @@ def serve_opsbot(url: str, api_url: str, tmp: Path, topology: str = "in-process"
         return Deployment([Process(serve, env, tmp / "opsbot.log", port)])
     assert topology == "ack-only", topology
     worker_port = free_port()
-    worker = [sys.executable, "-m", "bot.cli", "worker", "--host", "127.0.0.1"]
+    # The worker yields the CPU to the answers (`nice`), as the ack path's priority does inside
+    # one process: on a host the two share, Slack's answers go first.
+    worker = ["nice", "-n", str(WORKER_NICE), sys.executable, "-m", "bot.cli", "worker"]
+    worker += ["--host", "127.0.0.1"]
     return Deployment(
         [
             Process([*serve, "--ack-only"], env, tmp / "opsbot.log", port),
