@@ -142,6 +142,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     in_process = not (args.no_worker or args.ack_only)
     if args.ack_only:  # answers only: `opsbot worker` processes do the work of stored requests
         inbox_worker(runtime).answer_only()
+        if runtime.db.engine.dialect.name == "sqlite":
+            log.warning(
+                "serve --ack-only on SQLite: the worker's writes hold the database's only write "
+                "lock while answers wait for it; use PostgreSQL, or serve without --ack-only"
+            )
     else:  # every replica sweeps the inbox: work whose receiver died is taken over
         inbox_worker(runtime).start()
     if in_process:
