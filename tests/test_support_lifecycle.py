@@ -246,6 +246,16 @@ def test_similar_tickets_read_a_ticket_as_it_is_now_after_its_text_changes(world
         assert service.similar_open_tickets(session, second, now) == []
 
 
+def test_similar_tickets_that_read_alike_are_listed_newest_first(world):
+    for user in ("U0APP00001", "U0APP00002", "U0APP00003"):
+        open_request(world, "Gateway returns 503 for the payments service", user=user)
+        world.advance(minutes=5)
+    with world.db.session() as session:
+        third = session.get(Ticket, 3)
+        found = service.similar_open_tickets(session, third, world.clock.now())
+    assert [t.id for t in found] == [2, 1]
+
+
 def test_unrelated_tickets_are_not_linked(world):
     open_request(world, "Gateway returns 503 for the payments service")
     open_request(world, "Please review my pull request to the terraform modules", user="U0APP00002")

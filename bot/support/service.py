@@ -235,12 +235,15 @@ def similar_open_tickets(
     # Only the text is read for every candidate (whole rows of hundreds of open tickets cost
     # more than the ranking); the few that match are loaded after.
     candidates = session.exec(
-        select(Ticket.id, Ticket.summary, Ticket.details).where(
+        select(Ticket.id, Ticket.summary, Ticket.details)
+        .where(
             Ticket.queue_id == ticket.queue_id,
             Ticket.id != ticket.id,
             col(Ticket.state).in_(OPEN_STATES),
             Ticket.opened_at >= now - SIMILAR_WINDOW,
         )
+        # Tied scores go to the newest ticket first, the same on every backend and every run.
+        .order_by(col(Ticket.opened_at).desc(), col(Ticket.id).desc())
     ).all()
     if not candidates:
         return []
