@@ -27,9 +27,9 @@ from bot.intake import (
     InboxLazyRunner,
     InboxWorker,
     InlineExecutor,
+    ParsedRequest,
     QuietReplays,
     RefusedRequest,
-    bolt_request,
     parse_body,
     verify_signature,
 )
@@ -180,7 +180,7 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
         except RefusedRequest as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
         request.scope[metrics.SLACK_KIND] = metrics.kind_of(body)  # parsed once, for the metrics
-        dispatched = bolt_request(
+        dispatched = ParsedRequest(
             raw.decode("utf-8"),
             body,
             request.headers,  # type: ignore[arg-type]

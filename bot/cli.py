@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
@@ -165,11 +163,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings.require("slack_bot_token")
     runtime = _runtime(settings)
     from bot.app import build_bolt_app, inbox_worker
+    from bot.intake import seconds_from_env
 
     build_bolt_app(runtime)  # the worker does the work of stored requests (see serve --ack-only)
-    if "OPSBOT_INBOX_POLL_SECONDS" not in os.environ:
-        # Replicas that only answer leave all the work to the workers: pick it up promptly.
-        inbox_worker(runtime).poll = timedelta(seconds=WORKER_POLL_SECONDS)
+    # Replicas that only answer leave all the work to the workers: pick it up promptly.
+    inbox_worker(runtime).poll = seconds_from_env("OPSBOT_INBOX_POLL_SECONDS", WORKER_POLL_SECONDS)
     inbox_worker(runtime).start()
     _start_workers(runtime)
     if args.port is not None:

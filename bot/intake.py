@@ -136,13 +136,6 @@ class ParsedRequest(BoltRequest):
         )
 
 
-def bolt_request(
-    raw: str, body: dict[str, Any], headers: dict[str, Any], **options: Any
-) -> BoltRequest:
-    """The request Bolt dispatches, from the raw body and `parse_body`'s reading of it."""
-    return ParsedRequest(raw, body, headers, **options)
-
-
 class InboxLazyRunner(LazyListenerRunner):
     """Bolt's lazy functions, made durable: nothing is started on the ack path (the stored inbox
     row is the work to do); in the work phase they run in the calling thread, and an exception
@@ -204,7 +197,7 @@ class InlineExecutor(Executor):
         return future
 
 
-def _seconds(name: str, default: float) -> timedelta:
+def seconds_from_env(name: str, default: float) -> timedelta:
     try:
         return timedelta(seconds=float(os.environ.get(name, default)))
     except ValueError:
@@ -299,8 +292,8 @@ class InboxWorker:
         self.clock = clock
         self.dispatch = dispatch
         # How long a claim lasts: longer than any listener takes, so a slow one is not doubled.
-        self.lease = _seconds("OPSBOT_INBOX_LEASE_SECONDS", 60)
-        self.poll = _seconds("OPSBOT_INBOX_POLL_SECONDS", 2)
+        self.lease = seconds_from_env("OPSBOT_INBOX_LEASE_SECONDS", 60)
+        self.poll = seconds_from_env("OPSBOT_INBOX_POLL_SECONDS", 2)
         self.max_attempts = max_attempts
         self.priority = priority or AckPriority()
         self.priority.install(db.engine)
@@ -383,7 +376,7 @@ class InboxWorker:
         error: str | None = None
         try:
             raw = row.body or ""
-            request = bolt_request(
+            request = ParsedRequest(
                 raw,
                 parse_body(raw.encode(), row.headers.get("content-type", "")),
                 {k: [v] for k, v in row.headers.items()},

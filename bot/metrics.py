@@ -244,14 +244,12 @@ def slack_request_kind(body: bytes) -> str:
     try:
         if body.lstrip().startswith(b"{"):
             data = json.loads(body)
-            if data.get("type") == "event_callback":
-                return f"event:{(data.get('event') or {}).get('type', 'unknown')}"
-            return str(data.get("type") or "unknown")
-        form = parse_qs(body.decode("utf-8"))
-        if "command" in form:
-            return f"command:{form['command'][0]}"
-        if "payload" in form:
-            return str(json.loads(form["payload"][0]).get("type") or "unknown")
+        else:
+            form = {name: values[0] for name, values in parse_qs(body.decode("utf-8")).items()}
+            data = (
+                json.loads(form["payload"]) if "payload" in form and "command" not in form else form
+            )
+        return kind_of(data)
     except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         pass  # unsigned and unparsed yet: /slack/events refuses it; the label only says unknown
     return "unknown"

@@ -11,11 +11,12 @@ defaults (the inbox worker, scheduler and outbox sender in the same process), an
 `opsbot serve --ack-only` (answers and stores only) beside an `opsbot worker` process that does
 the work (OPSBOT_BENCH_TOPOLOGIES picks them). They and the bare app (`tests/bench/ack_apps.py`,
 Bolt's own Starlette adapter, served by uvicorn with opsbot's options) each run in their own
-process, and so does the fake Slack the work phase talks to. The load is open-loop: requests leave on schedule whatever the answers, and each
-latency runs from the request's scheduled moment to its answer, so a server that falls behind is
-charged for the queue it causes. Three kinds of request: a support message (Events API, becomes a
-ticket), `/oncall now` (slash command, answered in the ack) and a page button (block_actions on
-the real message of a page opened by an alert). Between opsbot's windows the benchmark waits until
+process, and so does the fake Slack the work phase talks to. The load is open-loop: requests
+leave on schedule whatever the answers, and each latency runs from the request's scheduled
+moment to its answer, so a server that falls behind is charged for the queue it causes. Three
+kinds of request: a support message (Events API, becomes a ticket), `/oncall now` (slash
+command, answered in the ack) and a page button (block_actions on the real message of a page
+opened by an alert). Between opsbot's windows the benchmark waits until
 the inbox and the outbox are empty, so each window starts without the previous one's work.
 
 OPSBOT_BENCH_RATES (default 20,50,100 requests/s) and OPSBOT_BENCH_WINDOW (default 5 s per rate)
@@ -67,11 +68,11 @@ HELP = "C0HELP00001"  # the sample org's support channel
 PAGES = "C0INFRA0001"  # where the infra team's pages are posted
 ASKER, ON_CALL_ASKER, ADMIN = "U0APP00001", "U0ENG00001", "U0VP000001"
 ROOT = Path(__file__).resolve().parents[2]
-# Support messages last: their work takes longest to drain, and the last window's need not be.
 # in-process: one `serve` process does everything (its defaults); ack-only: `serve --ack-only`
 # answers and stores, and an `opsbot worker` process beside it does the work.
 TOPOLOGIES = os.environ.get("OPSBOT_BENCH_TOPOLOGIES", "in-process,ack-only").split(",")
 WORKER_NICE = int(os.environ.get("OPSBOT_BENCH_WORKER_NICE", "10"))
+# Support messages last: their work takes longest to drain, and the last window's need not be.
 KINDS = tuple(
     os.environ.get("OPSBOT_BENCH_KINDS", "page button,/oncall now,support message").split(",")
 )
