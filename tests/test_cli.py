@@ -77,6 +77,9 @@ def test_demo_runs_offline_and_prints_the_story(capsys):
     assert "══ Meet opsbot ══" in out
     assert "Alice opens opsbot's App Home in Slack." in out
     assert "🏠 App Home of Alice Chen" in out
+    # `/oncall` is answered in the ack itself, and the story shows that answer.
+    asks = out.index("asks who is on call right now.")
+    assert "Who is on call now" in out[asks : out.index("\n[", asks)]
     assert "none for its retry" in out
     assert out.rstrip().endswith("the database and the outbox.")
     assert "\033[" not in out  # no colour codes when not writing to a terminal

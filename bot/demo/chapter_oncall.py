@@ -33,8 +33,9 @@ def chapter_oncall(story: Story) -> None:
     assert outgoing is not None
 
     n.scene(f"{n.name(outgoing)} asks who is on call right now.")
-    story.slack.command("/oncall", "", user=outgoing, channel="C0INFRA0001")
+    answer = story.slack.command("/oncall", "", user=outgoing, channel="C0INFRA0001")
     n.show()
+    n.answered(answer)
 
     prompt_at = handoff - timedelta(hours=1)
     if prompt_at > world.clock.now():

@@ -115,15 +115,21 @@ class Narrator:
             if line:
                 self.out.write(line + "\n")
         for response in responses:
-            text = self.render_message(response.args)
-            if text:
-                who = (
-                    "only you see"
-                    if response.args.get("response_type") != "in_channel"
-                    else "in channel"
-                )
-                self.out.write(self._block(f"  👁  ({who})", text) + "\n")
+            self._reply(response.args)
         self.world.http.get("/healthz")  # keeps the demo honest: the app still answers
+
+    def answered(self, response: Any) -> None:
+        """Print what the person sees from an answer given in the ack itself (`/oncall now`),
+        which reaches Slack as the HTTP response rather than as a call the bot makes."""
+        if response.content:
+            self._reply(response.json())
+
+    def _reply(self, args: dict[str, Any]) -> None:
+        """A reply to the person who asked: only they see it, unless it is posted in channel."""
+        text = self.render_message(args)
+        if text:
+            who = "only you see" if args.get("response_type") != "in_channel" else "in channel"
+            self.out.write(self._block(f"  👁  ({who})", text) + "\n")
 
     def _block(self, head: str, body: str) -> str:
         lines = body.strip("\n").splitlines() or [""]
