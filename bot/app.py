@@ -11,6 +11,8 @@ from typing import Any
 import anyio
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
+from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -69,6 +71,34 @@ class BotIdentity:
             bot_user_id=known.get("user_id"),
             bot_id=known.get("bot_id"),
         )
+
+
+class BodyMatcher(ListenerMatcher):
+    """One of Bolt's built-in matchers (`app.action("id")`, `app.command("/x")`, ...) asked with
+    the body alone, which is all it reads. Bolt asks each with every injectable argument built
+    first (some thirty, the payload read eight ways), for each listener in turn until one
+    matches: with opsbot's sixty listeners that was most of the CPU an ack costs."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def matches(self, req: BoltRequest, resp: BoltResponse) -> bool:
+        return self.func(body=req.body)
+
+
+def match_on_body(app: App) -> int:
+    """Swap the app's built-in matchers that read only the body for `BodyMatcher`s; returns how
+    many were swapped. Bolt keeps its listeners in `_listeners` (it has no public accessor);
+    tests/test_app_matching.py fails if that changes."""
+    swapped = 0
+    for listener in app._listeners:
+        matchers = list(listener.matchers)
+        for i, matcher in enumerate(matchers):
+            if type(matcher) is BuiltinListenerMatcher and matcher.arg_names == ["body"]:
+                matchers[i] = BodyMatcher(matcher.func)
+                swapped += 1
+        listener.matchers = matchers
+    return swapped
 
 
 def inbox_worker(runtime: Runtime) -> InboxWorker:
@@ -144,6 +174,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         logger.error("listener failed: %s", error, exc_info=error)
 
     register_listeners(app, runtime)
+    match_on_body(app)
     return app
 
 
