@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import Executable
@@ -39,9 +39,15 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def after_commit(session: OrmSession, action: Callable[[], None]) -> None:
+def after_commit(session: OrmSession, action: Callable[[], None], *, once: str = "") -> None:
     """Run `action` once the session's transaction commits, never if it rolls back: for what
-    must only tell of changes that happened (log lines, metrics)."""
+    must only tell of changes that happened (log lines, metrics). With `once`, an action under
+    that name is registered at most once per transaction."""
+    if once:
+        named = session.info.setdefault("opsbot.after_commit_once", set())
+        if once in named:
+            return
+        named.add(once)
     session.info.setdefault("opsbot.after_commit", []).append(action)
 
 
@@ -49,6 +55,7 @@ def after_commit(session: OrmSession, action: Callable[[], None]) -> None:
 def _run_after_commit(session: OrmSession) -> None:
     if session.in_nested_transaction():  # a savepoint released; the outer one may still fail
         return
+    session.info.pop("opsbot.after_commit_once", None)
     for action in session.info.pop("opsbot.after_commit", []):
         action()
 
@@ -56,6 +63,7 @@ def _run_after_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _drop_after_commit(session: OrmSession) -> None:
     session.info.pop("opsbot.after_commit", None)
+    session.info.pop("opsbot.after_commit_once", None)
 
 
 def make_engine(url: str, *, statements_alone: bool = False) -> Engine:
@@ -89,6 +97,7 @@ class Database:
         self.engine = make_engine(url)
         self._alone: Engine | None = None
         self._alone_lock = threading.Lock()
+        self._hooks: list[Callable[[Engine], None]] = []
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -101,27 +110,52 @@ class Database:
                 session.rollback()
                 raise
 
-    def execute_alone(self, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
-        """One write statement in a transaction of its own, in a single round trip (the ack
-        path's insert); returns how many rows it changed. Its own small pool skips the ping before each use (a round trip, and a wait for
-        the GIL, on every request); a connection found dead (the database restarted) is
-        replaced and the statement tried once more."""
+    def watch_engines(self, hook: Callable[[Engine], None]) -> None:
+        """Apply `hook` (event listeners) to every engine of this database: the main one now,
+        the one for statements alone when it is made."""
+        self._hooks.append(hook)
+        hook(self.engine)
+        if self._alone is not None:
+            hook(self._alone)
+
+    def _alone_engine(self) -> Engine:
         if self._alone is None:
             with self._alone_lock:
                 if self._alone is None:
-                    self._alone = make_engine(self.url, statements_alone=True)
+                    engine = make_engine(self.url, statements_alone=True)
+                    for hook in self._hooks:
+                        hook(engine)
+                    self._alone = engine
+        return self._alone
+
+    def _alone_run(
+        self, statement: Executable, parameters: dict[str, Any] | None, read: Callable[[Any], Any]
+    ) -> Any:
         for attempt in (1, 2):
             try:
-                with self._alone.connect() as connection:
+                with self._alone_engine().connect() as connection:
                     # An INSERT's rowcount is only kept when asked for (psycopg).
                     options = {"preserve_rowcount": True}
-                    return connection.execute(
-                        statement, parameters, execution_options=options
-                    ).rowcount
+                    return read(
+                        connection.execute(statement, parameters, execution_options=options)
+                    )
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
+
+    def execute_alone(self, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
+        """One write statement in a transaction of its own, in a single round trip (the ack
+        path's insert); returns how many rows it changed. Its own small pool skips the ping
+        before each use (a round trip, and a wait for the GIL, on every request); a connection
+        found dead (the database restarted) is replaced and the statement tried once more."""
+        return self._alone_run(statement, parameters, lambda result: result.rowcount)
+
+    def returning_alone(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> Row | None:
+        """`execute_alone` for a write with RETURNING: the first row it returned, or None."""
+        return self._alone_run(statement, parameters, lambda result: result.first())
 
     def ping(self) -> bool:
         try:

@@ -12,7 +12,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Column, Text, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -171,41 +171,47 @@ def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0)
     return True
 
 
+class Claimed(NamedTuple):
+    """What the work of a claimed row needs from it."""
+
+    kind: str
+    body: str | None
+    headers: dict[str, str]
+    attempts: int
+
+
 def claim(
     db: Database, key: str, now: datetime, lease: timedelta, *, mine: bool = False
-) -> tuple[str, InboxEvent] | None:
-    """Take the row for `lease` by compare-and-set. The receiver (`mine`) may take it during its
-    head start; anyone may take it once the lease has run out. Returns (token, row) or None."""
+) -> tuple[str, Claimed] | None:
+    """Take the row for `lease` by compare-and-set, reading it in the same statement (one round
+    trip). The receiver (`mine`) may take it during its head start; anyone may take it once the
+    lease has run out. Returns (token, what the work needs) or None."""
     token = uuid.uuid4().hex
     free = col(InboxEvent.lease_until) <= now
     if mine:
         free = or_(col(InboxEvent.lease_token).is_(None), free)
-    with db.session() as session:
-        taken = session.exec(
-            update(InboxEvent)
-            .where(col(InboxEvent.key) == key, col(InboxEvent.status) == PENDING, free)
-            .values(
-                lease_token=token,
-                lease_until=now + lease,
-                attempts=InboxEvent.attempts + 1,
-            )
+    taken = db.returning_alone(
+        update(InboxEvent)
+        .where(col(InboxEvent.key) == key, col(InboxEvent.status) == PENDING, free)
+        .values(lease_token=token, lease_until=now + lease, attempts=InboxEvent.attempts + 1)
+        .returning(
+            col(InboxEvent.kind),
+            col(InboxEvent.body),
+            col(InboxEvent.headers),
+            col(InboxEvent.attempts),
         )
-        if taken.rowcount != 1:
-            return None
-        row = session.get(InboxEvent, key)
-        assert row is not None
-        return token, row
+    )
+    return None if taken is None else (token, Claimed(*taken))
 
 
 def finish(db: Database, key: str, token: str, now: datetime) -> bool:
     """Mark the work done; False when the lease was lost (someone else took the row over)."""
-    with db.session() as session:
-        done = session.exec(
-            update(InboxEvent)
-            .where(col(InboxEvent.key) == key, col(InboxEvent.lease_token) == token)
-            .values(status=DONE, done_at=now, lease_until=None, body=None)
-        )
-        return done.rowcount == 1
+    done = db.execute_alone(
+        update(InboxEvent)
+        .where(col(InboxEvent.key) == key, col(InboxEvent.lease_token) == token)
+        .values(status=DONE, done_at=now, lease_until=None, body=None)
+    )
+    return done == 1
 
 
 def retry_later(

@@ -296,7 +296,7 @@ class InboxWorker:
         self.poll = seconds_from_env("OPSBOT_INBOX_POLL_SECONDS", 2)
         self.max_attempts = max_attempts
         self.priority = priority or AckPriority()
-        self.priority.install(db.engine)
+        db.watch_engines(self.priority.install)
         # Work is CPU-bound Python: more threads than two only contend for the GIL (and with the
         # answers to Slack), they do not finish sooner.
         self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="opsbot-inbox")

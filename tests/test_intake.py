@@ -134,10 +134,10 @@ def test_work_that_failed_is_retried_from_the_store_until_done(world):
     calls = {"n": 0}
 
     def flaky():
-        # The claim goes through (the insert is a statement of its own, not a session); the
-        # listener's own unit of work fails.
+        # The insert and the claim go through (each a statement of its own, not a session);
+        # the listener's own unit of work, the first session, fails.
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 1:
             raise ConnectionError("database went away")
         return original()
 
