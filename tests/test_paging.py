@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.config import parse_org
@@ -378,6 +379,25 @@ def test_a_second_acknowledgement_is_told_who_acknowledged_first(world):
     assert "|Mon 16 Nov 09:30 EST>" in reply and f"(by <@{PRIMARY}>)" in reply
     with world.db.session() as session:
         assert service.get_page(session, 1).acknowledged_by == PRIMARY
+
+
+def test_a_second_acknowledgement_is_answered_from_a_read_and_writes_nothing(world):
+    send(world, "alertmanager", alertmanager_body())
+    post = copy.deepcopy(pages_in(world, INFRA)[0])
+    world.slack.press(post, "page.acknowledge", PRIMARY)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(world.db.engine, "before_cursor_execute", seen)
+    try:
+        world.slack.press(post, "page.acknowledge", "U0ENG00004")
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", seen)
+    assert "already acknowledged" in world.last_response()["text"]
+    assert [s for s in statements if s.startswith(("UPDATE pages", "UPDATE timers"))] == []
+    assert [s for s in statements if s.startswith("SELECT pages.")] != []
 
 
 def test_resolving_asks_for_a_classification_and_updates_every_copy(world):

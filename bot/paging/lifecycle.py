@@ -52,7 +52,12 @@ RESPONSE_LISTENERS = "paging.response_listeners"
 
 def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
     now = runtime.clock.now()
-    require_responder(runtime, session, get_page(session, page_id), user_id, ACKNOWLEDGE)
+    seen = get_page(session, page_id)
+    require_responder(runtime, session, seen, user_id, ACKNOWLEDGE)
+    if seen.status not in allowed_from(ACKNOWLEDGE):
+        # A second press, or one after the resolve: answered from the read (the compare-and-set
+        # below is what decides a race between two first presses).
+        raise _why_not(runtime, seen, ACKNOWLEDGE)
     cancel_escalation(session, page_id)  # timers before the page: the scheduler's lock order
     claimed = session.exec(
         update(Page)
