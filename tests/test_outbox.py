@@ -400,3 +400,24 @@ def test_recover_leaves_a_row_another_sender_is_sending_alone(db, fake, sender, 
     assert row(db, "in-flight").status == outbox.SENDING
     assert sender.drain() == 0
     assert fake.calls == []
+
+
+def test_a_wake_looks_at_the_outbox_only_after_a_message_was_queued_and_committed(db, sender):
+    from bot.outbox.queue import committed
+
+    sender.wake()  # the first wake always looks
+    sender._wake.clear()
+    before = committed()
+    sender.wake()
+    assert not sender._wake.is_set()  # nothing queued since: the work of a second press
+    with pytest.raises(RuntimeError), db.session() as session:
+        outbox.post(session, "undone", "C0INFRA0001", "never sent", START)
+        raise RuntimeError("the change that caused it failed")
+    sender.wake()
+    assert committed() == before and not sender._wake.is_set()
+    with db.session() as session:  # one unit of work, counted once however many it queues
+        outbox.post(session, "one", "C0INFRA0001", "first", START)
+        outbox.post(session, "two", "C0INFRA0001", "second", START)
+    assert committed() == before + 1
+    sender.wake()
+    assert sender._wake.is_set()

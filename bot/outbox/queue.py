@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from bot.db import UTCDateTime
+from bot.db import UTCDateTime, after_commit
 
 PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
 # No longer useful before it could be delivered (its moment passed, the page was resolved).
@@ -110,7 +110,23 @@ def enqueue(
     )
     session.add(message)
     session.flush()
+    after_commit(session, _count_commit, once="outbox.queued")
     return message
+
+
+class _Queued:
+    # Units of work that queued a message and committed, in this process (`committed`).
+    count = 0
+
+
+def _count_commit() -> None:
+    _Queued.count += 1
+
+
+def committed() -> int:
+    """How many units of work that queued a message have committed in this process so far: a
+    sender told to wake looks at the outbox only when this moved since its last look."""
+    return _Queued.count
 
 
 def post(

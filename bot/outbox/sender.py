@@ -46,6 +46,7 @@ from bot.outbox.queue import (
     SUPERSEDED,
     URGENT,
     OutboxMessage,
+    committed,
     useless,
 )
 
@@ -170,6 +171,7 @@ class OutboxSender:
         self._lanes: set[str] = set()  # lanes with a call in flight in this process
         self._lanes_lock = threading.Lock()
         self._wake = threading.Event()
+        self._queued_seen = -1  # `committed()` when last woken
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -615,7 +617,13 @@ class OutboxSender:
     # -- background thread ------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look at the outbox now if a unit of work of this process queued a message since the
+        last look. The work of many requests queues nothing (a second press of Acknowledge), and
+        what other processes queue, the loop's interval finds."""
+        queued = committed()
+        if queued != self._queued_seen:
+            self._queued_seen = queued
+            self._wake.set()
 
     def start(self, interval: float = 1.0) -> None:
         self._stop.clear()
