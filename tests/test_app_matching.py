@@ -13,6 +13,9 @@ from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
 from bot.app import BodyMatcher
 from bot.intake import ParsedRequest
 
+# Who pressed or submitted, as an interaction payload names them.
+PRESSED_BY = {"team": {"id": "T0OPSBOT01"}, "user": {"id": "U0ENG00001"}}
+
 REQUESTS: dict[str, dict[str, Any]] = {
     "slash command": {
         "command": "/oncall",
@@ -25,8 +28,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "page button": {
         "type": "block_actions",
-        "team": {"id": "T0OPSBOT01"},
-        "user": {"id": "U0ENG00001"},
+        **PRESSED_BY,
         "trigger_id": "1.2.def",
         "container": {"type": "message", "channel_id": "C0INFRA0001", "message_ts": "1.000100"},
         "actions": [
@@ -47,8 +49,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "form submitted": {
         "type": "view_submission",
-        "team": {"id": "T0OPSBOT01"},
-        "user": {"id": "U0ENG00001"},
+        **PRESSED_BY,
         "trigger_id": "1.2.ghi",
         "view": {
             "id": "V0PAGE0001",
