@@ -86,19 +86,17 @@ class BodyMatcher(ListenerMatcher):
         return self.func(body=req.body)
 
 
-def match_on_body(app: App) -> int:
-    """Swap the app's built-in matchers that read only the body for `BodyMatcher`s; returns how
-    many were swapped. Bolt keeps its listeners in `_listeners` (it has no public accessor);
-    tests/test_app_matching.py fails if that changes."""
-    swapped = 0
+def match_on_body(app: App) -> None:
+    """Swap the app's built-in matchers that read only the body for `BodyMatcher`s. Bolt keeps
+    its listeners in `_listeners` (it has no public accessor); tests/test_app_matching.py fails
+    if that changes."""
     for listener in app._listeners:
-        matchers = list(listener.matchers)
-        for i, matcher in enumerate(matchers):
-            if type(matcher) is BuiltinListenerMatcher and matcher.arg_names == ["body"]:
-                matchers[i] = BodyMatcher(matcher.func)
-                swapped += 1
-        listener.matchers = matchers
-    return swapped
+        listener.matchers = [
+            BodyMatcher(matcher.func)
+            if type(matcher) is BuiltinListenerMatcher and matcher.arg_names == ["body"]
+            else matcher
+            for matcher in listener.matchers
+        ]
 
 
 def inbox_worker(runtime: Runtime) -> InboxWorker:
