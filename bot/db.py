@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine, Row, make_url
@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
+
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator):
@@ -156,6 +158,23 @@ class Database:
     ) -> Row | None:
         """`execute_alone` for a write with RETURNING: the first row it returned, or None."""
         return self._alone_run(statement, parameters, lambda result: result.first())
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a session on the pool of statements alone, for an answer made in the
+        ack: each statement commits by itself, so a query is one round trip with no ping,
+        BEGIN or COMMIT around it. Meant for work that reads (and at most keeps what it
+        learned, such as a resolved address). A connection found dead is replaced and `work`
+        run once more."""
+        for attempt in (1, 2):
+            try:
+                with Session(self._alone_engine(), expire_on_commit=False) as session:
+                    result = work(session)
+                    session.commit()
+                    return result
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         try:

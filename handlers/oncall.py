@@ -241,11 +241,15 @@ def _now_answer(runtime: Runtime, words: list[str]) -> dict[str, Any]:
     now = runtime.clock.now()
     try:
         rotations = service.team_rotations(runtime.org, words[0] if words else None)
-        with runtime.db.session() as session:
-            ids = [r.id for r in rotations]
+        ids = [r.id for r in rotations]
+
+        def read(session: Any) -> tuple[list[service.OnCall], messages.Mention]:
             answers = service.who_is_on_call_each(session, runtime.org, ids, now)
             # Everyone named, resolved at once (one query for the e-mail addresses, not one each).
-            mention = _mention_all(runtime, session, _named(answers))
+            return answers, _mention_all(runtime, session, _named(answers))
+
+        # In the ack: one round trip (the timelines' revision tokens) while they are cached.
+        answers, mention = runtime.db.read(read)
         lines = [
             messages.on_call_line(current, runtime.org.rotation_zone(current.rotation_id), mention)
             for current in answers

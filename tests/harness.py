@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,32 @@ from bot.demo.world import World
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PG_ENV = "OPSBOT_TEST_DATABASE_URL"
+
+
+def terminate_connections(db: Any) -> int:
+    """End every server connection to `db`'s PostgreSQL database (as a restart would); returns
+    how many were ended."""
+    name = make_url(db.url).database
+    admin = create_engine(
+        os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    others = "FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+    try:
+        with admin.connect() as connection:
+            ended = connection.execute(
+                text(f"SELECT count(pg_terminate_backend(pid)) {others}"), {"name": name}
+            ).scalar()
+            # The backends end a moment later; a statement sent before then would still run.
+            for _ in range(500):
+                if not connection.execute(
+                    text(f"SELECT count(*) {others}"), {"name": name}
+                ).scalar():
+                    break
+                time.sleep(0.01)
+            return ended
+    finally:
+        admin.dispose()
 
 
 # ---- Block Kit --------------------------------------------------------------------------------

@@ -3,18 +3,16 @@ of the same process held back (briefly) while an answer to Slack is being made."
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from bot.db import Database
 from bot.inbox import DONE, PENDING, accept
 from bot.intake import AckPriority
-from tests.harness import PG_ENV
+from tests.harness import terminate_connections
 
 NOW = datetime(2026, 11, 16, 14, 30, tzinfo=UTC)
 
@@ -42,20 +40,7 @@ def test_accept_goes_on_after_the_database_dropped_its_connections(db):
     if not db.url.startswith("postgresql"):
         pytest.skip("terminating server connections is PostgreSQL's")
     assert accept(db, "event", "event:Ev2", NOW).new
-    name = make_url(db.url).database
-    admin = create_engine(
-        os.environ[PG_ENV].replace("postgresql://", "postgresql+psycopg://", 1),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        ended = connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        ).scalar()
-    admin.dispose()
+    ended = terminate_connections(db)
     assert ended >= 1
     assert accept(db, "event", "event:Ev3", NOW).new
     assert not accept(db, "event", "event:Ev3", NOW).new

@@ -9,11 +9,14 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import icalendar
+import pytest
+from sqlalchemy import event
 
 from bot.config import parse_org
 from bot.demo.story import sample_org_text
 from bot.oncall import service
 from bot.oncall.calendar import feed_token
+from tests.harness import terminate_connections
 
 NY = ZoneInfo("America/New_York")
 CHANNEL = "C0INFRA0001"
@@ -57,6 +60,38 @@ def test_oncall_alone_lists_every_rotation_with_primary_and_secondary(world):
     assert "secondary <@U0ENG00012> (data-oncall)" in reply
     assert "*infra-support*: <@U0ENG00004>" in reply
     assert "*data-oncall*: <@U0ENG00012>" in reply
+
+
+def test_oncall_now_is_answered_with_one_round_trip_while_the_timelines_are_cached(world):
+    """In the ack: the revision tokens, read on the pool of statements alone (no ping, no
+    transaction around it), are all `/oncall now` asks the database once its timelines are
+    cached."""
+    world.slack.command("/oncall", "", user=ALICE)  # builds and caches the timelines
+    statements: dict[str, list[str]] = {"sessions": [], "alone": []}
+
+    def watch(engine) -> None:
+        pool = "sessions" if engine is world.db.engine else "alone"
+        event.listen(engine, "before_cursor_execute", lambda *a: statements[pool].append(a[2]))
+
+    world.db.watch_engines(watch)
+    assert world.slack.command("/oncall", "", user=ALICE).status_code == 200
+    assert "*infra-oncall*: <@U0ENG00002>" in answer_text(world)
+    # (The test world then looks for outbox messages to deliver: nothing is queued.)
+    assert [s for s in statements["sessions"] if not s.startswith("SELECT outbox.")] == []
+    assert [" ".join(s.split()) for s in statements["alone"]] == [
+        "SELECT oncall_revisions.rotation_id, oncall_revisions.revision FROM oncall_revisions"
+    ]
+
+
+def test_oncall_now_answers_after_the_database_dropped_its_connections(world):
+    if not world.db.url.startswith("postgresql"):
+        pytest.skip("terminating server connections is PostgreSQL's")
+    world.slack.command("/oncall", "", user=ALICE)
+    assert terminate_connections(world.db) >= 1
+    answers = len(world.acks)
+    assert world.slack.command("/oncall", "", user=ALICE).status_code == 200
+    assert len(world.acks) == answers + 1
+    assert "*infra-oncall*: <@U0ENG00002>" in answer_text(world)
 
 
 def test_oncall_now_for_one_team(world):

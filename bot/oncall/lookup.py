@@ -154,7 +154,12 @@ STORE = _Store()
 
 def _key(session: Session, org: OrgConfig, rotation_id: str) -> tuple[Any, ...]:
     # The database's identity too: tests and tools may hold several databases in one process.
-    return (*_config_key(org, rotation_id), revisions(session).get(rotation_id), id(session.bind))
+    # Its URL, not an engine: a database's sessions and its reads alone share the timelines.
+    return (
+        *_config_key(org, rotation_id),
+        revisions(session).get(rotation_id),
+        session.get_bind().url,
+    )
 
 
 def prepare(
