@@ -74,7 +74,9 @@ def test_oncall_now_is_answered_with_one_round_trip_while_the_timelines_are_cach
         event.listen(engine, "before_cursor_execute", lambda *a: statements[pool].append(a[2]))
 
     world.db.watch_engines(watch)
+    answers = len(world.acks)
     assert world.slack.command("/oncall", "", user=ALICE).status_code == 200
+    assert len(world.acks) == answers + 1
     assert "*infra-oncall*: <@U0ENG00002>" in answer_text(world)
     # (The test world then looks for outbox messages to deliver: nothing is queued.)
     assert [s for s in statements["sessions"] if not s.startswith("SELECT outbox.")] == []
