@@ -130,21 +130,29 @@ class Database:
                     self._alone = engine
         return self._alone
 
-    def _alone_run(
-        self, statement: Executable, parameters: dict[str, Any] | None, read: Callable[[Any], Any]
-    ) -> Any:
+    @staticmethod
+    def _once_more_if_dropped(work: Callable[[], T]) -> T:
+        """`work` on the pool of statements alone, which is not pinged before use: when its
+        connection turns out dead (the database restarted), it is replaced and `work` run once
+        more."""
         for attempt in (1, 2):
             try:
-                with self._alone_engine().connect() as connection:
-                    # An INSERT's rowcount is only kept when asked for (psycopg).
-                    options = {"preserve_rowcount": True}
-                    return read(
-                        connection.execute(statement, parameters, execution_options=options)
-                    )
+                return work()
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
+
+    def _alone_run(
+        self, statement: Executable, parameters: dict[str, Any] | None, read: Callable[[Any], Any]
+    ) -> Any:
+        def run() -> Any:
+            with self._alone_engine().connect() as connection:
+                # An INSERT's rowcount is only kept when asked for (psycopg).
+                options = {"preserve_rowcount": True}
+                return read(connection.execute(statement, parameters, execution_options=options))
+
+        return self._once_more_if_dropped(run)
 
     def execute_alone(self, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
         """One write statement in a transaction of its own, in a single round trip (the ack
@@ -165,16 +173,14 @@ class Database:
         BEGIN or COMMIT around it. Meant for work that reads (and at most keeps what it
         learned, such as a resolved address). A connection found dead is replaced and `work`
         run once more."""
-        for attempt in (1, 2):
-            try:
-                with Session(self._alone_engine(), expire_on_commit=False) as session:
-                    result = work(session)
-                    session.commit()
-                    return result
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
+
+        def run() -> T:
+            with Session(self._alone_engine(), expire_on_commit=False) as session:
+                result = work(session)
+                session.commit()
+                return result
+
+        return self._once_more_if_dropped(run)
 
     def ping(self) -> bool:
         try:
