@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -59,6 +59,24 @@ def terminate_connections(db: Any) -> int:
             return ended
     finally:
         admin.dispose()
+
+
+@contextmanager
+def statements_run(db: Any) -> Iterator[dict[str, list[str]]]:
+    """The SQL `db` runs inside the block, by pool: "sessions" (units of work) and "alone"
+    (statements and reads of their own)."""
+    seen: dict[str, list[str]] = {"sessions": [], "alone": []}
+    listeners = [
+        (engine, lambda *a, pool=pool: seen[pool].append(a[2]))
+        for engine, pool in ((db.engine, "sessions"), (db._alone_engine(), "alone"))
+    ]
+    for engine, listener in listeners:
+        event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        for engine, listener in listeners:
+            event.remove(engine, "before_cursor_execute", listener)
 
 
 # ---- Block Kit --------------------------------------------------------------------------------

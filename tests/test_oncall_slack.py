@@ -10,13 +10,12 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from sqlalchemy import event
 
 from bot.config import parse_org
 from bot.demo.story import sample_org_text
 from bot.oncall import service
 from bot.oncall.calendar import feed_token
-from tests.harness import terminate_connections
+from tests.harness import statements_run, terminate_connections
 
 NY = ZoneInfo("America/New_York")
 CHANNEL = "C0INFRA0001"
@@ -67,15 +66,9 @@ def test_oncall_now_is_answered_with_one_round_trip_while_the_timelines_are_cach
     transaction around it), are all `/oncall now` asks the database once its timelines are
     cached."""
     world.slack.command("/oncall", "", user=ALICE)  # builds and caches the timelines
-    statements: dict[str, list[str]] = {"sessions": [], "alone": []}
-
-    def watch(engine) -> None:
-        pool = "sessions" if engine is world.db.engine else "alone"
-        event.listen(engine, "before_cursor_execute", lambda *a: statements[pool].append(a[2]))
-
-    world.db.watch_engines(watch)
     answers = len(world.acks)
-    assert world.slack.command("/oncall", "", user=ALICE).status_code == 200
+    with statements_run(world.db) as statements:
+        assert world.slack.command("/oncall", "", user=ALICE).status_code == 200
     assert len(world.acks) == answers + 1
     assert "*infra-oncall*: <@U0ENG00002>" in answer_text(world)
     # (The test world then looks for outbox messages to deliver: nothing is queued.)

@@ -8,7 +8,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from bot.config import parse_org
@@ -18,6 +17,7 @@ from bot.demo.world import ALERT_TOKEN
 from bot.paging import service, targets
 from bot.paging.models import Page, PageEvent
 from handlers import build_runtime
+from tests.harness import statements_run
 from tests.paging_samples import alertmanager_alert, alertmanager_body, grafana_body
 
 NY = ZoneInfo("America/New_York")
@@ -385,16 +385,9 @@ def test_a_second_acknowledgement_is_answered_from_a_read_and_writes_nothing(wor
     send(world, "alertmanager", alertmanager_body())
     post = copy.deepcopy(pages_in(world, INFRA)[0])
     world.slack.press(post, "page.acknowledge", PRIMARY)
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(world.db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(world.db) as run:
         world.slack.press(post, "page.acknowledge", "U0ENG00004")
-    finally:
-        event.remove(world.db.engine, "before_cursor_execute", seen)
+    statements = run["sessions"]
     assert "already acknowledged" in world.last_response()["text"]
     assert [s for s in statements if s.startswith(("UPDATE pages", "UPDATE timers"))] == []
     assert [s for s in statements if s.startswith("SELECT pages.")] != []
