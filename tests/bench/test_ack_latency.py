@@ -23,7 +23,10 @@ For each kind and rate, windows of the bare app and of opsbot alternate, OPSBOT_
 (default 5) of each, OPSBOT_BENCH_WINDOW seconds long (default 2), and each app's percentiles
 are over all its windows: a moment the host stalls (a shared VM's neighbours) then tends to
 fall on both apps rather than on one. "median round ratio" is the median over the rounds of
-opsbot's p99 over the bare app's in the same round, which one stalled round cannot move.
+opsbot's p99 over the bare app's in the same round, which one stalled round cannot move. The
+generator collects its own garbage between windows and not during them: a full collection of
+its heap stalled it for 100-200 ms, and every request in flight was charged for it, in whichever
+app's window it fell.
 OPSBOT_BENCH_RATES (default 20,50,100 requests/s) changes the load; OPSBOT_BENCH_BACKENDS
 (default sqlite,postgresql) and OPSBOT_BENCH_KINDS pick the backends and the kinds of request.
 "drain s" is the longest opsbot then took to finish the work of what it had accepted (the next
@@ -35,6 +38,7 @@ machine.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
@@ -435,7 +439,15 @@ async def _fire(url: str, requests: list[Signed], rate: float) -> Window:
 
 
 def fire(url: str, requests: list[Signed], rate: float) -> Window:
-    return asyncio.run(_fire(url, requests, rate))
+    """One window. The generator collects its garbage before and not during it: a full
+    collection of this process's heap (the requests made so far, the windows kept) stalls it for
+    100-200 ms, which would be charged to whichever app's window it fell in."""
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(_fire(url, requests, rate))
+    finally:
+        gc.enable()
 
 
 def percentile(values: list[float], p: float) -> float:
