@@ -268,3 +268,17 @@ def test_back_to_back_covers_by_one_person_name_the_cover_in_force(db):
         later = service.who_is_on_call(session, org, "first", handoff + timedelta(hours=1))
         assert later.override_id == second.id
         assert (later.shift_start, later.shift_end) == (first.start, second.end)
+
+
+def test_a_change_not_yet_flushed_is_seen_in_its_own_session(db):
+    """The revision tokens are read with a bare statement only when the session has nothing to
+    flush; a pending change is flushed first (bumping its rotation's token), as the ORM does."""
+    org = parse_org(ORG)
+    with db.session() as session:
+        session.add(_cover(person="U0E"))  # pending: the session has not flushed it
+        assert service.who_is_on_call(session, org, "first", AT).primary == "U0E"
+    with db.session() as session:
+        assert service.who_is_on_call(session, org, "first", AT).primary == "U0E"
+        (cover,) = service.overrides_of(session, "first", AT - timedelta(days=1))
+        cover.person = "U0D"  # dirty, not flushed, in a new transaction
+        assert service.who_is_on_call(session, org, "first", AT).primary == "U0D"
