@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from typing import Any
 
 import anyio
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
-from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot import metrics
 from bot.health import health_routes
-from bot.inbox import PENDING, inbox_key
+from bot.inbox import inbox_key
 from bot.intake import (
     MAX_BODY_BYTES,
     REPLAY,
@@ -35,6 +35,7 @@ from bot.intake import (
     parse_body,
     verify_signature,
 )
+from bot.plain_acks import AsyncInbox, PlainAcks, match_on_body
 from bot.runtime import Runtime
 
 __all__ = ["InlineExecutor", "build_bolt_app", "build_http_app", "inbox_worker"]
@@ -71,32 +72,6 @@ class BotIdentity:
             bot_user_id=known.get("user_id"),
             bot_id=known.get("bot_id"),
         )
-
-
-class BodyMatcher(ListenerMatcher):
-    """One of Bolt's built-in matchers (`app.action("id")`, `app.command("/x")`, ...) asked with
-    the body alone, which is all it reads. Bolt asks each with every injectable argument built
-    first (some thirty, the payload read eight ways), for each listener in turn until one
-    matches: with opsbot's sixty listeners that was most of the CPU an ack costs."""
-
-    def __init__(self, func: Any) -> None:
-        self.func = func
-
-    def matches(self, req: BoltRequest, resp: BoltResponse) -> bool:
-        return self.func(body=req.body)
-
-
-def match_on_body(app: App) -> None:
-    """Swap the app's built-in matchers that read only the body for `BodyMatcher`s. Bolt keeps
-    its listeners in `_listeners` (it has no public accessor); tests/test_app_matching.py fails
-    if that changes."""
-    for listener in app._listeners:
-        listener.matchers = [
-            BodyMatcher(matcher.func)
-            if type(matcher) is BuiltinListenerMatcher and matcher.arg_names == ["body"]
-            else matcher
-            for matcher in listener.matchers
-        ]
 
 
 def inbox_worker(runtime: Runtime) -> InboxWorker:
@@ -145,23 +120,14 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         else:  # Socket Mode hands over the parsed payload
             raw, content_type = json.dumps(req.body), "application/json"
         retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
-        accepted = worker.accept(
+        accepted = worker.store(
             kind, key, raw, {"content-type": content_type}, int(retry) if retry.isdigit() else 0
         )
-        if not accepted.new:
-            # Slack's retry, or another replica's copy. If the first try never finished, the
-            # stored row is still pending: take it over now rather than wait for its lease.
-            log.info("%s seen before (%s, retry %s)", key, accepted.status, retry)
-            if accepted.status == PENDING:
-                worker.submit(key)
-            return BoltResponse(status=200, body="")
-        if kind == "event":
-            worker.submit(key)
+        if not accepted.new or kind == "event":
             return BoltResponse(status=200, body="")
         # The listener's ack function runs after this middleware (a modal, a validation, an ack
         # body); one that does all the work at once marks the row done (`answered_at_once`).
         worker.answering(key)
-        worker.submit(key)
         return next()
 
     app.use(inbox)
@@ -194,10 +160,48 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
     from handlers import http_routes
 
     secret = runtime.settings.slack_signing_secret or ""
-    dispatch = inbox_worker(runtime).priority.answering_here(bolt_app.dispatch)
+    worker = inbox_worker(runtime)
+    dispatch = worker.priority.answering_here(bolt_app.dispatch)
+    plain = PlainAcks(bolt_app, worker)
+    store = worker.priority.answering_here(worker.store)
+    async_inbox: AsyncInbox | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The pool lives on the server's event loop, so it is made at start-up.
+        nonlocal async_inbox
+        if AsyncInbox.usable(runtime.db):
+            async_inbox = AsyncInbox(runtime.db.url, worker)
+            await async_inbox.open()
+        try:
+            yield
+        finally:
+            if async_inbox is not None:
+                await async_inbox.close()
+                async_inbox = None
+
+    async def store_plainly(kind: str, key: str, raw: bytes, headers: dict[str, str]) -> Response:
+        """Store a request an after_ack listener answers with a bare 200, and answer it."""
+        retry = headers.get("x-slack-retry-num", "0")
+        stored = (
+            kind,
+            key,
+            raw.decode("utf-8"),
+            {"content-type": headers.get("content-type") or "application/json"},
+            int(retry) if retry.isdigit() else 0,
+        )
+        try:
+            if async_inbox is not None:
+                worker.accepted(key, await async_inbox.accept(*stored), stored[4])
+            else:
+                await anyio.to_thread.run_sync(store, *stored)
+        except Exception:  # as Bolt answers when its middleware fails: Slack retries a 5xx
+            log.exception("%s could not be stored; Slack will retry it", key)
+            return JSONResponse({"error": "the request could not be stored; retry"}, 500)
+        return Response(status_code=200)
 
     async def slack_events(request: Request) -> Response:
-        with inbox_worker(runtime).priority.answering():
+        with worker.priority.answering():
             return await acknowledge(request)
 
     async def acknowledge(request: Request) -> Response:
@@ -209,6 +213,9 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
         except RefusedRequest as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
         request.scope[metrics.SLACK_KIND] = metrics.kind_of(body)  # parsed once, for the metrics
+        found = inbox_key(body)
+        if found is not None and plain.answers(body):
+            return await store_plainly(*found, raw, headers)
         dispatched = ParsedRequest(
             raw.decode("utf-8"),
             body,
@@ -229,4 +236,6 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
         *health_routes(runtime),
         *http_routes(runtime),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(metrics.RequestMetrics)])
+    return Starlette(
+        routes=routes, middleware=[Middleware(metrics.RequestMetrics)], lifespan=lifespan
+    )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from slack_bolt import BoltRequest, BoltResponse
@@ -38,6 +38,7 @@ from bot.clock import Clock
 from bot.db import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Slack's payloads are a few kilobytes; a message shortcut on a long message with blocks stays far
 # below this. Anything larger is refused before it is read.
@@ -241,13 +242,13 @@ class AckPriority:
                 if not self._answering:
                     self._idle.notify_all()
 
-    def answering_here(self, dispatch: Callable[[BoltRequest], BoltResponse]) -> Any:
-        """`dispatch`, marked as the ack path in the thread that runs it (never held back)."""
+    def answering_here(self, answer: Callable[..., T]) -> Callable[..., T]:
+        """`answer`, marked as the ack path in the thread that runs it (never held back)."""
 
-        def marked(request: BoltRequest) -> BoltResponse:
+        def marked(*args: Any) -> T:
             self._local.answering = True
             try:
-                return dispatch(request)
+                return answer(*args)
             finally:
                 self._local.answering = False
 
@@ -337,6 +338,24 @@ class InboxWorker:
             retry_num=retry_num,
             head_start=timedelta(0) if self.answers_only else self.lease,
         )
+
+    def accepted(self, key: str, accepted: inbox.Accepted, retry_num: int) -> None:
+        """After the ack path's insert: work a new row soon, and take over a row seen before
+        (Slack's retry, or another replica's copy) whose first try never finished, rather than
+        wait for its lease."""
+        if not accepted.new:
+            log.info("%s seen before (%s, retry %s)", key, accepted.status, retry_num)
+            if accepted.status != inbox.PENDING:
+                return
+        self.submit(key)
+
+    def store(
+        self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int
+    ) -> inbox.Accepted:
+        """Store a request and see to its work (the ack path of a request answered plainly)."""
+        accepted = self.accept(kind, key, raw, headers, retry_num)
+        self.accepted(key, accepted, retry_num)
+        return accepted
 
     def submit(self, key: str) -> None:
         """Do the stored request's work soon, in this process (it holds the head start)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.intake import answered_at_once
+from bot.plain_acks import mark_after_ack
 
 
 def after_ack(
@@ -39,6 +40,7 @@ def after_ack(
                 return listener(**kwargs)
             return None
 
+        mark_after_ack(acknowledge, immediate)
         register(ack=acknowledge, lazy=[work])
         return listener
 

@@ -10,8 +10,8 @@ import pytest
 from slack_bolt import BoltResponse
 from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
 
-from bot.app import BodyMatcher
 from bot.intake import ParsedRequest
+from bot.plain_acks import BodyMatcher
 
 # Who pressed or submitted, as an interaction payload names them.
 PRESSED_BY = {"team": {"id": "T0OPSBOT01"}, "user": {"id": "U0ENG00001"}}

@@ -20,8 +20,8 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-# Declared but never imported by name: SQLAlchemy loads the driver, zoneinfo reads the data.
-IMPORTED_INDIRECTLY = {"psycopg", "tzdata"}
+# Declared but never imported by name: zoneinfo reads the data.
+IMPORTED_INDIRECTLY = {"tzdata"}
 # Imported by name but installed, at the one version that works, by the package that owns it.
 PROVIDED_BY = {"pydantic-core": "pydantic"}
 

@@ -55,7 +55,9 @@ class World:
         )
         self.bolt = build_bolt_app(self.runtime, listener_executor=InlineExecutor())
         self.asgi = build_http_app(self.runtime, self.bolt)
-        self.http = TestClient(self.asgi)
+        # Entered, as a server runs it: its start-up (the ack path's pool on PostgreSQL) runs,
+        # and every request is served on one event loop.
+        self.http = TestClient(self.asgi).__enter__()
         self.slack = SlackDriver(self.http, SIGNING_SECRET, self.fake, after=self.settle)
 
     def settle(self) -> None:
@@ -83,6 +85,6 @@ class World:
         return target
 
     def close(self) -> None:
-        self.http.close()
+        self.http.__exit__(None, None, None)
         self.fake.stop()
         self.db.dispose()

@@ -1,0 +1,167 @@
+"""Requests whose answer is a bare 200, stored and answered by the HTTP layer without Bolt.
+
+A button such as a page's Acknowledge is handled by an `after_ack` listener (handlers/acks.py):
+its ack function answers 200 with nothing in it, and the work is done later from the stored
+request. Bolt's dispatch on the ack path (its context, its middleware, the listeners asked in
+turn, the ack function) only arrives at that empty 200. The body says which listener takes the
+request, so the HTTP layer asks the listeners itself, stores the row and answers. The row, its
+work and what Slack is told are the same as through Bolt; less stands between Slack and its
+answer.
+
+On PostgreSQL the row is stored from the event loop with psycopg's asyncio pool (`AsyncInbox`):
+the answer does not wait for a thread either, and a slow database holds only the answers that
+wait for it, not the loop. On SQLite (no asyncio driver) the insert runs in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
+from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
+from sqlalchemy.engine import make_url
+
+from bot import inbox, metrics
+from bot.db import Database
+from bot.intake import InboxWorker
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "opsbot-ack"
+AT_ONCE = "opsbot_at_once"  # an after_ack ack function's mark: which bodies it answers whole
+
+
+class BodyMatcher(ListenerMatcher):
+    """One of Bolt's built-in matchers (`app.action("id")`, `app.command("/x")`, ...) asked with
+    the body alone, which is all it reads. Bolt asks each with every injectable argument built
+    first (some thirty, the payload read eight ways), for each listener in turn until one
+    matches: with opsbot's sixty listeners that was most of the CPU an ack costs."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def matches(self, req: BoltRequest, resp: BoltResponse) -> bool:
+        return self.func(body=req.body)
+
+
+def match_on_body(app: App) -> None:
+    """Swap the app's built-in matchers that read only the body for `BodyMatcher`s. Bolt keeps
+    its listeners in `_listeners` (it has no public accessor); tests/test_app_matching.py fails
+    if that changes."""
+    for listener in app._listeners:
+        listener.matchers = [
+            BodyMatcher(matcher.func)
+            if type(matcher) is BuiltinListenerMatcher and matcher.arg_names == ["body"]
+            else matcher
+            for matcher in listener.matchers
+        ]
+
+
+def mark_after_ack(
+    ack_function: Callable[..., Any], at_once: Callable[[dict[str, Any]], bool]
+) -> None:
+    """Mark an after_ack listener's ack function: it answers a bare 200 unless `at_once(body)`."""
+    setattr(ack_function, AT_ONCE, at_once)
+
+
+class PlainAcks:
+    """Which requests Bolt would answer with a bare 200 from an after_ack listener."""
+
+    def __init__(self, app: App, worker: InboxWorker) -> None:
+        # The app's own list (see match_on_body): listeners registered later are seen too.
+        self.listeners = app._listeners
+        self.worker = worker
+
+    def answers(self, body: dict[str, Any]) -> bool:
+        """True when the first listener that takes `body`, as Bolt asks them in order, is an
+        after_ack one that answers it plainly. False as soon as a listener ahead of it could
+        only be asked through Bolt (a matcher that reads more than the body, a middleware)."""
+        if self.worker.unstored(body):
+            return False  # answered in full in the ack (`/oncall now`)
+        for listener in self.listeners:
+            matchers = listener.matchers
+            if listener.middleware or any(type(m) is not BodyMatcher for m in matchers):
+                return False
+            if all(m.func(body=body) for m in matchers):
+                at_once = getattr(listener.ack_function, AT_ONCE, None)
+                return at_once is not None and not at_once(body)
+        return False
+
+
+class AsyncInbox:
+    """The inbox's one insert (inbox.accept), on PostgreSQL, from the event loop."""
+
+    INSERT = (
+        "INSERT INTO inbox_events"
+        " (key, kind, received_at, retry_num, body, headers, status, attempts, lease_until)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s) ON CONFLICT (key) DO NOTHING"
+    )
+    STATUS = "SELECT status FROM inbox_events WHERE key = %s"
+
+    def __init__(self, url: str, worker: InboxWorker, size: int = 4, timeout: float = 2.0) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        # `timeout`: waiting longer for a connection would outlast Slack's 3 s; a 500 sooner
+        # makes Slack retry.
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            timeout=timeout,
+            open=False,
+            # Named, so an operator tells the ack path's connections apart in pg_stat_activity.
+            kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+            name=APPLICATION_NAME,
+        )
+        self.worker = worker
+
+    @staticmethod
+    def usable(db: Database) -> bool:
+        return db.engine.dialect.name == "postgresql"
+
+    async def open(self) -> None:
+        await self.pool.open()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def accept(
+        self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int
+    ) -> inbox.Accepted:
+        """`InboxWorker.accept`, awaited: the same row, lease and counters. A connection the
+        database dropped (a restart) is found on use: the pool's idle connections are checked
+        and the insert is tried once more. No connection free within `timeout` raises."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return await self._accept(kind, key, raw, headers, retry_num)
+        except PoolTimeout:
+            raise  # every connection busy for `timeout`: a second wait would outlast Slack's
+        except psycopg.OperationalError:
+            await self.pool.check()
+            return await self._accept(kind, key, raw, headers, retry_num)
+
+    async def _accept(
+        self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int
+    ) -> inbox.Accepted:
+        from psycopg.types.json import Json
+
+        worker = self.worker
+        now = worker.clock.now()
+        lease_until = now + (timedelta(0) if worker.answers_only else worker.lease)
+        values = (key, kind, now, retry_num, raw, Json(headers), inbox.PENDING, lease_until)
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(self.INSERT, values)
+            if cursor.rowcount == 1:
+                metrics.inbox_events.labels(kind).inc()
+                return inbox.Accepted(True, inbox.PENDING)
+            metrics.inbox_duplicates.labels(kind).inc()
+            cursor = await connection.execute(self.STATUS, (key,))
+            found = await cursor.fetchone()
+            return inbox.Accepted(False, found[0] if found else inbox.DONE)
