@@ -2,7 +2,9 @@
 
 `@after_ack(app.action("page.acknowledge"))` registers the listener as Bolt's `ack=` plus
 `lazy=[...]`: the ack path only answers 200, and the listener runs from the stored request
-right after (or, after a crash, by whichever process takes the row over). `at_once(body)` names
+right after (or, after a crash, by whichever process takes the row over). The ack function is
+marked (`mark_after_ack`), so `/slack/events` stores and answers such a request itself, without
+Bolt's dispatch (bot/plain_acks.py). `at_once(body)` names
 the requests that must be handled on the request itself, such as a form to open while the
 trigger_id is fresh: for those the whole listener runs before the answer, and the stored request
 is then only marked done.
