@@ -35,7 +35,7 @@ from bot.intake import (
     parse_body,
     verify_signature,
 )
-from bot.plain_acks import AsyncInbox, PlainAcks, match_on_body
+from bot.plain_acks import AsyncInbox, PlainAcks, mark_ack_path, match_on_body
 from bot.runtime import Runtime
 
 __all__ = ["InlineExecutor", "build_bolt_app", "build_http_app", "inbox_worker"]
@@ -130,6 +130,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         worker.answering(key)
         return next()
 
+    mark_ack_path(inbox)
     app.use(inbox)
 
     @app.error

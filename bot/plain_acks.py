@@ -23,6 +23,7 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
 from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
+from slack_bolt.middleware import CustomMiddleware
 from sqlalchemy.engine import make_url
 
 from bot import inbox, metrics
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "opsbot-ack"
 AT_ONCE = "opsbot_at_once"  # an after_ack ack function's mark: which bodies it answers whole
+ACK_PATH = "opsbot_ack_path"  # the inbox middleware's mark
 
 
 class BodyMatcher(ListenerMatcher):
@@ -61,6 +63,11 @@ def match_on_body(app: App) -> None:
         ]
 
 
+def mark_ack_path(middleware: Callable[..., Any]) -> None:
+    """Mark the app's own ack-path middleware (the inbox's): plain acks do its work themselves."""
+    setattr(middleware, ACK_PATH, True)
+
+
 def mark_after_ack(
     ack_function: Callable[..., Any], at_once: Callable[[dict[str, Any]], bool]
 ) -> None:
@@ -72,16 +79,27 @@ class PlainAcks:
     """Which requests Bolt would answer with a bare 200 from an after_ack listener."""
 
     def __init__(self, app: App, worker: InboxWorker) -> None:
-        # The app's own list (see match_on_body): listeners registered later are seen too.
+        # The app's own lists (see match_on_body): what is registered later is seen too.
         self.listeners = app._listeners
+        self.middleware = app._middleware_list
         self.worker = worker
+
+    def _only_known_middleware(self) -> bool:
+        """Bolt's built-in middleware (nothing of theirs turns an interaction away here: the
+        signature is checked before, and opsbot's authorize answers for every request) and the
+        inbox's. A middleware of anyone else's may refuse a request: Bolt must run it."""
+        return all(
+            not isinstance(m, CustomMiddleware) or getattr(m.func, ACK_PATH, False)
+            for m in self.middleware
+        )
 
     def answers(self, body: dict[str, Any]) -> bool:
         """True when the first listener that takes `body`, as Bolt asks them in order, is an
         after_ack one that answers it plainly. False as soon as a listener ahead of it could
-        only be asked through Bolt (a matcher that reads more than the body, a middleware)."""
-        if self.worker.unstored(body):
-            return False  # answered in full in the ack (`/oncall now`)
+        only be asked through Bolt (a matcher that reads more than the body, a middleware), or
+        when the app has a global middleware other than Bolt's and the inbox's."""
+        if self.worker.unstored(body) or not self._only_known_middleware():
+            return False  # answered in full in the ack (`/oncall now`), or Bolt must decide
         for listener in self.listeners:
             matchers = listener.matchers
             if listener.middleware or any(type(m) is not BodyMatcher for m in matchers):

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -30,16 +30,19 @@ def opened_page(world) -> tuple[int, Any]:
     return page_id, message
 
 
-def dispatched_on_the_ack_path(world) -> list[str]:
-    """Counts Bolt's dispatches of requests as they arrive (not of their stored work)."""
-    seen: list[str] = []
+def dispatched_on_the_ack_path(world, monkeypatch) -> list[str | None]:
+    """Bolt's dispatches of requests as they arrive (not of their stored work): the inbox
+    middleware, first on that path, starts each by clearing what the thread answers."""
+    seen: list[str | None] = []
+    worker = inbox_worker(world.runtime)
+    answering = worker.answering
 
-    def count(req: Any, resp: Any, next: Any) -> Any:
-        if not req.context.get(REPLAY):
-            seen.append(req.body.get("type") or req.body.get("command", ""))
-        return next()
+    def counted(key: str | None) -> None:
+        if key is None:
+            seen.append(key)
+        answering(key)
 
-    world.bolt.use(count)
+    monkeypatch.setattr(worker, "answering", counted)
     return seen
 
 
@@ -48,11 +51,11 @@ def action_rows(world) -> list[InboxEvent]:
         return list(session.exec(select(InboxEvent).where(InboxEvent.kind == "action")).all())
 
 
-def test_a_page_button_is_stored_and_answered_without_bolt_and_its_work_is_done(world):
+def test_a_page_button_is_stored_and_answered_without_bolt_and_its_work_is_done(world, monkeypatch):
     page_id, message = opened_page(world)
     held = HeldExecutor()
     inbox_worker(world.runtime).executor = held
-    seen = dispatched_on_the_ack_path(world)
+    seen = dispatched_on_the_ack_path(world, monkeypatch)
     response = world.slack.press(message, "page.acknowledge", PRIMARY)
     assert response.status_code == 200 and response.content == b""
     assert seen == []  # Bolt has not seen the request: only its stored row exists
@@ -68,7 +71,23 @@ def test_a_page_button_is_stored_and_answered_without_bolt_and_its_work_is_done(
     assert [(r.status, r.attempts) for r in action_rows(world)] == [(DONE, 1)]
     # A command answered whole in the ack still goes through Bolt.
     world.slack.command("/oncall", "now", PRIMARY)
-    assert seen == ["/oncall"]
+    assert seen == [None]
+
+
+def test_a_global_middleware_of_the_apps_own_sends_every_request_through_bolt(world):
+    page_id, message = opened_page(world)
+    asked: list[bool] = []
+
+    def only_admins(req: Any, resp: Any, next: Any) -> Any:
+        asked.append(bool(req.context.get(REPLAY)))
+        return BoltResponse(status=200, body="Only admins may press this.")
+
+    world.bolt.use(only_admins)
+    response = world.slack.press(message, "page.acknowledge", PRIMARY)
+    # Bolt ran it on the ack path, and what it answered is what Slack was told.
+    assert False in asked and response.text == "Only admins may press this."
+    with world.db.session() as session:
+        assert session.get(Page, page_id).acknowledged_by is None
 
 
 def test_slacks_retry_of_a_pressed_button_is_answered_and_worked_once(world):
