@@ -20,8 +20,9 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-# Declared but never imported by name: zoneinfo reads the data.
-IMPORTED_INDIRECTLY = {"tzdata"}
+# Declared but never imported by name: zoneinfo reads the data; starlette's TestClient (the
+# demo's in-process Slack requests, bot/demo/world.py) imports httpx.
+IMPORTED_INDIRECTLY = {"tzdata", "httpx"}
 # Imported by name but installed, at the one version that works, by the package that owns it.
 PROVIDED_BY = {"pydantic-core": "pydantic"}
 
