@@ -7,7 +7,6 @@ import ast
 import os
 import subprocess
 import sys
-import sysconfig
 import tomllib
 import venv
 from collections.abc import Mapping
@@ -105,9 +104,10 @@ def test_the_lock_file_pins_every_runtime_dependency():
 def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel built from this checkout, installed alone into a fresh virtual environment.
 
-    The environment gets the wheel and nothing else from this checkout; its dependencies are
-    this test run's own installed packages (a path entry, so the editable install's import hook
-    in that folder is not loaded), which keeps the test offline and quick.
+    The environment gets the wheel and nothing else from this checkout. Its dependencies are
+    this test run's own installed packages, the runtime ones alone (`runtime_packages`): a
+    package only the dev extra brings is missing there, as on a machine that ran
+    `pip install .`. Linking them keeps the test offline and quick.
     """
     work = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
@@ -133,8 +133,31 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=_isolated(os.environ),
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
-    (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    runtime = runtime_packages(work / "runtime")
+    (site / "zz_dependencies.pth").write_text(f"{runtime}\n")
     return env
+
+
+def runtime_packages(folder: Path) -> Path:
+    """A folder of links to this run's installed runtime packages, every one requirements.lock
+    pins (the runtime dependencies, transitively) and nothing else: what each distribution
+    installed at the top of site-packages, its metadata included."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    folder.mkdir()
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0].strip().rstrip("\\").strip()
+        if "==" not in line:
+            continue
+        try:
+            dist = distribution(Requirement(line.split("==")[0]).name)
+        except PackageNotFoundError:  # pinned for another platform (the lock is for images)
+            continue
+        for top in {f.parts[0] for f in dist.files or () if f.parts[0] != ".."}:
+            source, link = Path(str(dist.locate_file(top))), folder / top
+            if source.exists() and not link.exists() and not top.endswith(".pth"):
+                link.symlink_to(source)
+    return folder
 
 
 def _isolated(environ: Mapping[str, str]) -> dict[str, str]:
