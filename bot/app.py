@@ -33,6 +33,7 @@ from bot.intake import (
     QuietReplays,
     RefusedRequest,
     parse_body,
+    retry_number,
     verify_signature,
 )
 from bot.plain_acks import AsyncInbox, PlainAcks, mark_ack_path, match_on_body
@@ -119,10 +120,8 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
             content_type = (req.headers.get("content-type") or ["application/json"])[0]
         else:  # Socket Mode hands over the parsed payload
             raw, content_type = json.dumps(req.body), "application/json"
-        retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
-        accepted = worker.store(
-            kind, key, raw, {"content-type": content_type}, int(retry) if retry.isdigit() else 0
-        )
+        retry = retry_number((req.headers.get("x-slack-retry-num") or [None])[0])
+        accepted = worker.store(kind, key, raw, {"content-type": content_type}, retry)
         if not accepted.new or kind == "event":
             return BoltResponse(status=200, body="")
         # The listener's ack function runs after this middleware (a modal, a validation, an ack
@@ -183,17 +182,12 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
 
     async def store_plainly(kind: str, key: str, raw: bytes, headers: dict[str, str]) -> Response:
         """Store a request an after_ack listener answers with a bare 200, and answer it."""
-        retry = headers.get("x-slack-retry-num", "0")
-        stored = (
-            kind,
-            key,
-            raw.decode("utf-8"),
-            {"content-type": headers.get("content-type") or "application/json"},
-            int(retry) if retry.isdigit() else 0,
-        )
+        retry = retry_number(headers.get("x-slack-retry-num"))
+        content_type = headers.get("content-type") or "application/json"
+        stored = (kind, key, raw.decode("utf-8"), {"content-type": content_type}, retry)
         try:
             if async_inbox is not None:
-                worker.accepted(key, await async_inbox.accept(*stored), stored[4])
+                worker.accepted(key, await async_inbox.accept(*stored), retry)
             else:
                 await anyio.to_thread.run_sync(store, *stored)
         except Exception:  # as Bolt answers when its middleware fails: Slack retries a 5xx

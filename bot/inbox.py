@@ -112,12 +112,22 @@ def accept(
         },
     )
     if not new:
-        metrics.inbox_duplicates.labels(kind).inc()
         with db.session() as session:
             row = session.get(InboxEvent, key)
-            return Accepted(False, row.status if row is not None else DONE)
+            return seen_before(kind, row.status if row is not None else None)
+    return stored_now(kind)
+
+
+def stored_now(kind: str) -> Accepted:
+    """The insert stored the request (counted)."""
     metrics.inbox_events.labels(kind).inc()
     return Accepted(True, PENDING)
+
+
+def seen_before(kind: str, status: str | None) -> Accepted:
+    """The key was stored before, now in `status` (None: gone since, so done); counted."""
+    metrics.inbox_duplicates.labels(kind).inc()
+    return Accepted(False, status or DONE)
 
 
 _ACCEPT: dict[str, Any] = {}  # by dialect: the statement is built once, its values bound

@@ -64,6 +64,11 @@ def verify_signature(secret: str, raw: bytes, headers: dict[str, str]) -> None:
         raise RefusedRequest(401, "invalid request")
 
 
+def retry_number(header: str | None) -> int:
+    """Slack's X-Slack-Retry-Num (0 on a first try, or when it is not a number)."""
+    return int(header) if header and header.isdigit() else 0
+
+
 def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -336,8 +341,13 @@ class InboxWorker:
             body=raw,
             headers=headers,
             retry_num=retry_num,
-            head_start=timedelta(0) if self.answers_only else self.lease,
+            head_start=self.head_start,
         )
+
+    @property
+    def head_start(self) -> timedelta:
+        """How long a stored row stays its receiver's: none when the workers take it at once."""
+        return timedelta(0) if self.answers_only else self.lease
 
     def accepted(self, key: str, accepted: inbox.Accepted, retry_num: int) -> None:
         """After the ack path's insert: work a new row soon, and take over a row seen before

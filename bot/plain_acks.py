@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -26,7 +25,7 @@ from slack_bolt.listener_matcher.listener_matcher import ListenerMatcher
 from slack_bolt.middleware import CustomMiddleware
 from sqlalchemy.engine import make_url
 
-from bot import inbox, metrics
+from bot import inbox
 from bot.db import Database
 from bot.intake import InboxWorker
 
@@ -170,16 +169,13 @@ class AsyncInbox:
     ) -> inbox.Accepted:
         from psycopg.types.json import Json
 
-        worker = self.worker
-        now = worker.clock.now()
-        lease_until = now + (timedelta(0) if worker.answers_only else worker.lease)
+        now = self.worker.clock.now()
+        lease_until = now + self.worker.head_start
         values = (key, kind, now, retry_num, raw, Json(headers), inbox.PENDING, lease_until)
         async with self.pool.connection() as connection:
             cursor = await connection.execute(self.INSERT, values)
             if cursor.rowcount == 1:
-                metrics.inbox_events.labels(kind).inc()
-                return inbox.Accepted(True, inbox.PENDING)
-            metrics.inbox_duplicates.labels(kind).inc()
+                return inbox.stored_now(kind)
             cursor = await connection.execute(self.STATUS, (key,))
             found = await cursor.fetchone()
-            return inbox.Accepted(False, found[0] if found else inbox.DONE)
+            return inbox.seen_before(kind, found[0] if found else None)

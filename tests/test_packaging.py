@@ -85,13 +85,19 @@ def test_ruff_is_bounded_so_ci_does_not_change_under_us():
     assert "<" in ruff, ruff
 
 
-def test_the_lock_file_pins_every_runtime_dependency():
+def _lock_pins() -> dict[str, str]:
+    """requirements.lock's pins: normalised name -> version."""
     pinned = {}
     for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
         line = line.split("#")[0].strip().rstrip("\\").strip()
         if "==" in line:
             name, version = line.split("==")
             pinned[_normal(Requirement(name).name)] = version.split(";")[0].strip()
+    return pinned
+
+
+def test_the_lock_file_pins_every_runtime_dependency():
+    pinned = _lock_pins()
     for requirement in map(Requirement, PYPROJECT["project"]["dependencies"]):
         name = _normal(requirement.name)
         assert name in pinned, f"{name} is not in requirements.lock (refresh it, see README)"
@@ -145,12 +151,9 @@ def runtime_packages(folder: Path) -> Path:
     from importlib.metadata import PackageNotFoundError, distribution
 
     folder.mkdir()
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].strip().rstrip("\\").strip()
-        if "==" not in line:
-            continue
+    for name in _lock_pins():
         try:
-            dist = distribution(Requirement(line.split("==")[0]).name)
+            dist = distribution(name)
         except PackageNotFoundError:  # pinned for another platform (the lock is for images)
             continue
         for top in {f.parts[0] for f in dist.files or () if f.parts[0] != ".."}:
