@@ -62,24 +62,28 @@ class Directory:
         Pass the caller's `session` when inside a unit of work that already writes: a second
         session would wait on the first's write lock (SQLite) to cache the answer.
         """
-        if "@" not in ref:
-            return ref
+        answer = self._from_memory(ref)
+        if answer is not None:
+            return answer
         email = ref.lower()
-        if email in self._known:
-            return self._known[email]
-        retry_at = self._unresolved.get(email)
-        if retry_at is not None and self.clock.now() < retry_at:
-            return ref
         if session is not None:
             return self._resolve(session, email, ref)
         with self.db.session() as own:
             return self._resolve(own, email, ref)
 
     def user_ids(self, refs: Iterable[str], session: Session) -> dict[str, str]:
-        """`user_id` for many references: the e-mail addresses already known in one query;
-        only the ones never resolved before are looked up in Slack, one by one."""
-        emails = {ref: ref.lower() for ref in refs if "@" in ref}
-        found = {ref: ref for ref in refs if "@" not in ref}
+        """`user_id` for many references: what this process knows from memory, the other
+        e-mail addresses already resolved in one query; only the ones never resolved before
+        are looked up in Slack, one by one (and one Slack could not resolve not again before
+        its retry time)."""
+        found: dict[str, str] = {}
+        emails: dict[str, str] = {}
+        for ref in refs:
+            answer = self._from_memory(ref)
+            if answer is not None:
+                found[ref] = answer
+            else:
+                emails[ref] = ref.lower()
         if emails:
             known = {
                 person.email: person.user_id
@@ -87,9 +91,34 @@ class Directory:
                     select(Person).where(col(Person.email).in_(sorted(set(emails.values()))))
                 )
             }
+            self._known.update(known)
             for ref, email in emails.items():
                 found[ref] = known.get(email) or self._resolve(session, email, ref)
         return found
+
+    def known_ids(self, refs: Iterable[str]) -> dict[str, str] | None:
+        """`user_ids` from this process's memory alone (an answer made on the event loop), or
+        None when any reference would need the database or Slack."""
+        found = {}
+        for ref in refs:
+            answer = self._from_memory(ref)
+            if answer is None:
+                return None
+            found[ref] = answer
+        return found
+
+    def _from_memory(self, ref: str) -> str | None:
+        """`user_id(ref)` when it needs neither the database nor Slack, else None."""
+        if "@" not in ref:
+            return ref
+        email = ref.lower()
+        known = self._known.get(email)
+        if known is not None:
+            return known
+        retry_at = self._unresolved.get(email)
+        if retry_at is not None and self.clock.now() < retry_at:
+            return ref
+        return None
 
     def _resolve(self, session: Session, email: str, ref: str) -> str:
         cached = session.get(Person, email)

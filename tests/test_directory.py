@@ -39,3 +39,31 @@ def test_a_lookup_that_failed_for_slacks_own_reasons_is_retried_after_a_minute(w
     assert lookups(world, "rita@example.com") == 1
     world.clock.advance(FAILED_TTL)
     assert directory.user_id("rita@example.com") == "U0NEW00003"
+
+
+def test_many_at_once_use_memory_and_ask_slack_about_an_unknown_address_once_an_hour(world):
+    """`user_ids` (every name in a `/oncall now` answer) keeps to the same rules as `user_id`."""
+    world.fake.add_user("U0NEW00004", "Dana", "dana@example.com")
+    directory = world.runtime.directory
+    refs = ["U0ENG00001", "Dana@example.com", "nobdy@example.com"]
+    assert directory.known_ids(refs) is None  # nothing resolved yet: needs the database
+    for _ in range(10):
+        with world.db.session() as session:
+            assert directory.user_ids(refs, session) == {
+                "U0ENG00001": "U0ENG00001",
+                "Dana@example.com": "U0NEW00004",
+                "nobdy@example.com": "nobdy@example.com",
+            }
+    assert lookups(world, "dana@example.com") == 1
+    assert lookups(world, "nobdy@example.com") == 1
+    # Both are now answered from memory, without the database or Slack.
+    assert directory.known_ids(refs) == {
+        "U0ENG00001": "U0ENG00001",
+        "Dana@example.com": "U0NEW00004",
+        "nobdy@example.com": "nobdy@example.com",
+    }
+    world.clock.advance(NOT_FOUND_TTL)
+    assert directory.known_ids(refs) is None  # time to ask Slack about it again
+    with world.db.session() as session:
+        directory.user_ids(refs, session)
+    assert lookups(world, "nobdy@example.com") == 2
