@@ -11,7 +11,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 import anyio
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from starlette.applications import Starlette
@@ -142,6 +142,14 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
     return app
 
 
+def _http_response(bolt_response: BoltResponse) -> Response:
+    return Response(
+        status_code=bolt_response.status,
+        content=bolt_response.body,
+        headers=bolt_response.first_headers_without_set_cookie(),
+    )
+
+
 async def read_capped(request: Request, cap: int = MAX_BODY_BYTES) -> bytes:
     """The body, refused (413) before reading when it says it is too big, or as soon as it is."""
     declared = request.headers.get("content-length")
@@ -195,6 +203,20 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
             return JSONResponse({"error": "the request could not be stored; retry"}, 500)
         return Response(status_code=200)
 
+    async def answer_from_memory(body: dict[str, Any]) -> Response | None:
+        """The ack's answer made on the event loop by the listener's `FromMemory`, or None
+        (Bolt then dispatches the request in a thread, as it would have)."""
+        answerer = plain.from_memory(body) if async_inbox is not None else None
+        if answerer is None:
+            return None
+        try:
+            answer = await answerer(body, async_inbox.rows)  # type: ignore[union-attr]
+        except Exception:  # the database, or a bug: Bolt's way still answers, or says why not
+            log.warning("answering from memory failed; answering through Bolt", exc_info=True)
+            return None
+        # Built by Bolt's own Ack, as the listener's `ack(**answer)` would: the same response.
+        return None if answer is None else _http_response(Ack()(**answer))
+
     async def slack_events(request: Request) -> Response:
         with worker.priority.answering():
             return await acknowledge(request)
@@ -208,9 +230,14 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
         except RefusedRequest as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
         request.scope[metrics.SLACK_KIND] = metrics.kind_of(body)  # parsed once, for the metrics
-        found = inbox_key(body)
-        if found is not None and plain.answers(body):
-            return await store_plainly(*found, raw, headers)
+        if worker.unstored(body):  # answered in the ack, nothing stored
+            answered = await answer_from_memory(body)
+            if answered is not None:
+                return answered
+        else:
+            found = inbox_key(body)
+            if found is not None and plain.answers(body):
+                return await store_plainly(*found, raw, headers)
         dispatched = ParsedRequest(
             raw.decode("utf-8"),
             body,
@@ -220,11 +247,7 @@ def build_http_app(runtime: Runtime, bolt_app: App) -> Starlette:
         # Bolt's dispatch blocks (ack functions may call Slack); keep it off the event loop.
         bolt_response = await anyio.to_thread.run_sync(dispatch, dispatched)
         runtime.outbox.wake()
-        return Response(
-            status_code=bolt_response.status,
-            content=bolt_response.body,
-            headers=bolt_response.first_headers_without_set_cookie(),
-        )
+        return _http_response(bolt_response)
 
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),

@@ -16,8 +16,8 @@ wait for it, not the loop. On SQLite (no asyncio driver) the insert runs in a th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.listener_matcher.builtins import BuiltinListenerMatcher
@@ -30,10 +30,20 @@ from bot.db import Database
 from bot.intake import InboxWorker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 APPLICATION_NAME = "opsbot-ack"
 AT_ONCE = "opsbot_at_once"  # an after_ack ack function's mark: which bodies it answers whole
 ACK_PATH = "opsbot_ack_path"  # the inbox middleware's mark
+FROM_MEMORY = "opsbot_from_memory"  # an ack function's answer made on the event loop
+
+# Reads one statement (SQL for psycopg, no parameters) on the ack path's pool.
+Rows = Callable[[str], Awaitable[list[tuple[Any, ...]]]]
+# The ack's keyword arguments (`ack(**answer)`) for a request answered in the ack, made from
+# what the process holds in memory plus at most a few reads through `Rows`; None when the
+# answer needs more (a query per item, a call to Slack, CPU-heavy work): Bolt then dispatches
+# the request in a thread as usual. It must give the answer the listener itself would.
+FromMemory = Callable[[dict[str, Any], Rows], Awaitable[dict[str, Any] | None]]
 
 
 class BodyMatcher(ListenerMatcher):
@@ -68,10 +78,15 @@ def mark_ack_path(middleware: Callable[..., Any]) -> None:
 
 
 def mark_after_ack(
-    ack_function: Callable[..., Any], at_once: Callable[[dict[str, Any]], bool]
+    ack_function: Callable[..., Any],
+    at_once: Callable[[dict[str, Any]], bool],
+    from_memory: FromMemory | None = None,
 ) -> None:
-    """Mark an after_ack listener's ack function: it answers a bare 200 unless `at_once(body)`."""
+    """Mark an after_ack listener's ack function: it answers a bare 200 unless `at_once(body)`,
+    and `from_memory` may make its answer on the event loop (see `FromMemory`)."""
     setattr(ack_function, AT_ONCE, at_once)
+    if from_memory is not None:
+        setattr(ack_function, FROM_MEMORY, from_memory)
 
 
 class PlainAcks:
@@ -92,21 +107,32 @@ class PlainAcks:
             for m in self.middleware
         )
 
-    def answers(self, body: dict[str, Any]) -> bool:
-        """True when the first listener that takes `body`, as Bolt asks them in order, is an
-        after_ack one that answers it plainly. False as soon as a listener ahead of it could
-        only be asked through Bolt (a matcher that reads more than the body, a middleware), or
-        when the app has a global middleware other than Bolt's and the inbox's."""
-        if self.worker.unstored(body) or not self._only_known_middleware():
-            return False  # answered in full in the ack (`/oncall now`), or Bolt must decide
+    def _ack_function(self, body: dict[str, Any]) -> Callable[..., Any] | None:
+        """The ack function of the first listener that takes `body`, as Bolt asks them in
+        order. None as soon as a listener ahead of it could only be asked through Bolt (a
+        matcher that reads more than the body, a middleware), or when the app has a global
+        middleware other than Bolt's and the inbox's."""
+        if not self._only_known_middleware():
+            return None
         for listener in self.listeners:
             matchers = listener.matchers
             if listener.middleware or any(type(m) is not BodyMatcher for m in matchers):
-                return False
+                return None
             if all(m.func(body=body) for m in matchers):
-                at_once = getattr(listener.ack_function, AT_ONCE, None)
-                return at_once is not None and not at_once(body)
-        return False
+                return listener.ack_function
+        return None
+
+    def answers(self, body: dict[str, Any]) -> bool:
+        """True when the listener that takes `body` is an after_ack one that answers it with
+        a bare 200 (and the request is one that is stored)."""
+        if self.worker.unstored(body):
+            return False  # answered in full in the ack (`/oncall now`)
+        at_once = getattr(self._ack_function(body), AT_ONCE, None)
+        return at_once is not None and not at_once(body)
+
+    def from_memory(self, body: dict[str, Any]) -> FromMemory | None:
+        """The answer the listener that takes `body` can make on the event loop, if any."""
+        return getattr(self._ack_function(body), FROM_MEMORY, None)
 
 
 class AsyncInbox:
@@ -153,16 +179,31 @@ class AsyncInbox:
         """`InboxWorker.accept`, awaited: the same row, lease and counters. A connection the
         database dropped (a restart) is found on use: the pool's idle connections are checked
         and the insert is tried once more. No connection free within `timeout` raises."""
+        return await self._once_more_if_dropped(
+            lambda: self._accept(kind, key, raw, headers, retry_num)
+        )
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row `sql` returns: a read in one round trip on the pool, tried once more as
+        `accept` is."""
+        return await self._once_more_if_dropped(lambda: self._rows(sql))
+
+    async def _once_more_if_dropped(self, attempt: Callable[[], Awaitable[T]]) -> T:
         import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
-            return await self._accept(kind, key, raw, headers, retry_num)
+            return await attempt()
         except PoolTimeout:
             raise  # every connection busy for `timeout`: a second wait would outlast Slack's
         except psycopg.OperationalError:
             await self.pool.check()
-            return await self._accept(kind, key, raw, headers, retry_num)
+            return await attempt()
+
+    async def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(sql)
+            return await cursor.fetchall()
 
     async def _accept(
         self, kind: str, key: str, raw: str, headers: dict[str, str], retry_num: int

@@ -7,7 +7,8 @@ marked (`mark_after_ack`), so `/slack/events` stores and answers such a request 
 Bolt's dispatch (bot/plain_acks.py). `at_once(body)` names
 the requests that must be handled on the request itself, such as a form to open while the
 trigger_id is fresh: for those the whole listener runs before the answer, and the stored request
-is then only marked done.
+is then only marked done. `from_memory` may make such an answer on the event loop, without
+Bolt, when all it needs is in memory (`bot.plain_acks.FromMemory`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.intake import answered_at_once
-from bot.plain_acks import mark_after_ack
+from bot.plain_acks import FromMemory, mark_after_ack
 
 
 def after_ack(
-    register: Callable[..., Any], *, at_once: Callable[[dict[str, Any]], bool] | None = None
+    register: Callable[..., Any],
+    *,
+    at_once: Callable[[dict[str, Any]], bool] | None = None,
+    from_memory: FromMemory | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(listener: Callable[..., Any]) -> Callable[..., Any]:
         def immediate(body: dict[str, Any]) -> bool:
@@ -42,7 +46,7 @@ def after_ack(
                 return listener(**kwargs)
             return None
 
-        mark_after_ack(acknowledge, immediate)
+        mark_after_ack(acknowledge, immediate, from_memory)
         register(ack=acknowledge, lazy=[work])
         return listener
 

@@ -23,10 +23,11 @@ from bot import mrkdwn
 from bot.app import inbox_worker
 from bot.clock import as_utc
 from bot.errors import InvalidInput, NotAllowed, NotFound, OpsbotError
-from bot.oncall import calendar, flows, messages, service
+from bot.oncall import calendar, flows, messages, revisions, service
 from bot.oncall.when import take_date, take_end, take_instant
 from bot.paging import blocks as paging_blocks
 from bot.paging import load as paging_load
+from bot.plain_acks import Rows
 from bot.runtime import Runtime
 from handlers.acks import after_ack
 from handlers.responses import ephemeral, friendly_errors, tell_user
@@ -72,7 +73,12 @@ def _answered_at_once(body: dict[str, Any]) -> bool:
 def register(app: App, runtime: Runtime) -> None:
     inbox_worker(runtime).answer_unstored(_who_now)
 
-    @after_ack(app.command("/oncall"), at_once=_answered_at_once)
+    async def now_from_memory(body: dict[str, Any], rows: Rows) -> dict[str, Any] | None:
+        if not _who_now(body):
+            return None
+        return await _now_from_memory(runtime, _now_words(body), rows)
+
+    @after_ack(app.command("/oncall"), at_once=_answered_at_once, from_memory=now_from_memory)
     @friendly_errors
     def oncall_command(ack: Ack, body: dict[str, Any], respond: Any, client: Any) -> None:
         words = (body.get("text") or "").split()
@@ -236,12 +242,17 @@ def register(app: App, runtime: Runtime) -> None:
 # ---- subcommands ----------------------------------------------------------------------------
 
 
+def _now_words(body: dict[str, Any]) -> list[str]:
+    """The words after `/oncall now` (or `who`, or none): a team or rotation, if any."""
+    words = (body.get("text") or "").split()
+    return words[1:] if words else words
+
+
 def _now_answer(runtime: Runtime, words: list[str]) -> dict[str, Any]:
     """`/oncall now [team or rotation]` as the ack's body: only the asker sees it."""
     now = runtime.clock.now()
     try:
-        rotations = service.team_rotations(runtime.org, words[0] if words else None)
-        ids = [r.id for r in rotations]
+        ids = _now_rotations(runtime, words)
 
         def read(session: Any) -> tuple[list[service.OnCall], messages.Mention]:
             answers = service.who_is_on_call_each(session, runtime.org, ids, now)
@@ -250,12 +261,45 @@ def _now_answer(runtime: Runtime, words: list[str]) -> dict[str, Any]:
 
         # In the ack: one round trip (the timelines' revision tokens) while they are cached.
         answers, mention = runtime.db.read(read)
-        lines = [
-            messages.on_call_line(current, runtime.org.rotation_zone(current.rotation_id), mention)
-            for current in answers
-        ]
     except OpsbotError as exc:
-        return {"text": f":warning: {mrkdwn.escape(str(exc))}", "response_type": "ephemeral"}
+        return _now_warning(exc)
+    return _now_reply(runtime, answers, mention)
+
+
+async def _now_from_memory(runtime: Runtime, words: list[str], rows: Rows) -> dict[str, Any] | None:
+    """`_now_answer` on the event loop, from the cached timelines and the people already
+    resolved, after one read of the revision tokens; None when anything is missing from
+    memory (Bolt then answers in a thread, and fills it in)."""
+    now = runtime.clock.now()
+    try:
+        ids = _now_rotations(runtime, words)
+    except OpsbotError as exc:
+        return _now_warning(exc)
+    tokens = dict(await rows(revisions.TOKENS_SQL))
+    answers = service.who_is_on_call_cached(runtime.org, ids, now, tokens, runtime.db.engine.url)
+    if answers is None:
+        return None
+    people = runtime.directory.known_ids(_named(answers))
+    if people is None:
+        return None
+    return _now_reply(runtime, answers, lambda ref: mrkdwn.user(people[ref]))
+
+
+def _now_rotations(runtime: Runtime, words: list[str]) -> list[str]:
+    return [r.id for r in service.team_rotations(runtime.org, words[0] if words else None)]
+
+
+def _now_warning(exc: OpsbotError) -> dict[str, Any]:
+    return {"text": f":warning: {mrkdwn.escape(str(exc))}", "response_type": "ephemeral"}
+
+
+def _now_reply(
+    runtime: Runtime, answers: list[service.OnCall], mention: messages.Mention
+) -> dict[str, Any]:
+    lines = [
+        messages.on_call_line(current, runtime.org.rotation_zone(current.rotation_id), mention)
+        for current in answers
+    ]
     return {
         "text": "Who is on call now",
         "blocks": messages.now_blocks(lines),

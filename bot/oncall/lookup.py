@@ -11,11 +11,12 @@ all the rotations a request asks about (`prepare`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import URL
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc
@@ -153,13 +154,26 @@ STORE = _Store()
 
 
 def _key(session: Session, org: OrgConfig, rotation_id: str) -> tuple[Any, ...]:
+    return _key_for(org, rotation_id, revisions(session), session.get_bind().url)
+
+
+def _key_for(
+    org: OrgConfig, rotation_id: str, tokens: Mapping[str, str], database: URL
+) -> tuple[Any, ...]:
     # The database's identity too: tests and tools may hold several databases in one process.
     # Its URL, not an engine: a database's sessions and its reads alone share the timelines.
-    return (
-        *_config_key(org, rotation_id),
-        revisions(session).get(rotation_id),
-        session.get_bind().url,
-    )
+    return (*_config_key(org, rotation_id), tokens.get(rotation_id), database)
+
+
+def _wanted(org: OrgConfig, rotation_ids: Iterable[str]) -> dict[str, None]:
+    """The rotations and their secondaries, in order, once each."""
+    wanted: dict[str, None] = {}
+    for rotation_id in rotation_ids:
+        wanted[rotation_id] = None
+        secondary = org.rotation(rotation_id).secondary
+        if secondary is not None:
+            wanted[secondary] = None
+    return wanted
 
 
 def prepare(
@@ -167,12 +181,7 @@ def prepare(
 ) -> dict[str, RotationTimeline]:
     """The current timeline of each rotation and of its secondary, building the stale ones
     with one query per kind (roster records, overrides) for all of them."""
-    wanted: dict[str, None] = {}  # in order, once each
-    for rotation_id in rotation_ids:
-        wanted[rotation_id] = None
-        secondary = org.rotation(rotation_id).secondary
-        if secondary is not None:
-            wanted[secondary] = None
+    wanted = _wanted(org, rotation_ids)
     lines: dict[str, RotationTimeline] = {}
     stale: dict[str, tuple[Any, ...]] = {}
     for rotation_id in wanted:
@@ -210,11 +219,17 @@ def timeline_of(session: Session, org: OrgConfig, rotation_id: str) -> RotationT
 
 
 def holder(session: Session, org: OrgConfig, rotation_id: str, at: datetime) -> Holder:
+    return _holder(org, rotation_id, at, lambda one: timeline_of(session, org, one))
+
+
+def _holder(
+    org: OrgConfig, rotation_id: str, at: datetime, line_of: Callable[[str], RotationTimeline]
+) -> Holder:
     rotation = org.rotation(rotation_id)
-    segment = timeline_of(session, org, rotation_id).segment_at(at)
+    segment = line_of(rotation_id).segment_at(at)
     secondary = None
     if rotation.secondary is not None:
-        backup = timeline_of(session, org, rotation.secondary).segment_at(at)
+        backup = line_of(rotation.secondary).segment_at(at)
         secondary = backup.person if backup is not None else None
     return Holder(rotation_id, segment, secondary, rotation.secondary)
 
@@ -231,6 +246,26 @@ def who_is_on_call_each(
     """`who_is_on_call` for several rotations, with one query per kind for all of them."""
     prepare(session, org, rotation_ids)
     return [who_is_on_call(session, org, rotation_id, at) for rotation_id in rotation_ids]
+
+
+def who_is_on_call_cached(
+    org: OrgConfig,
+    rotation_ids: Sequence[str],
+    at: datetime,
+    tokens: Mapping[str, str],
+    database: URL,
+) -> list[OnCall] | None:
+    """`who_is_on_call_each` from this process's timelines alone, given the revision `tokens`
+    read from `database`: None when any timeline it needs is not cached for them (building one
+    takes queries and CPU, which is work for a thread, not for an answer on the event loop)."""
+    lines: dict[str, RotationTimeline] = {}
+    for rotation_id in _wanted(org, rotation_ids):
+        line = STORE.get(rotation_id, _key_for(org, rotation_id, tokens, database))
+        if line is None:
+            return None
+        lines[rotation_id] = line
+    at = as_utc(at)
+    return [_holder(org, one, at, lines.__getitem__).at(at) for one in rotation_ids]
 
 
 def holders_over(

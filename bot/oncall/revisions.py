@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
@@ -24,6 +25,8 @@ from bot.oncall.models import Override, RosterRecord, RotationRevision
 _INFO_KEY = "opsbot.oncall.revisions"
 _TRACKED = (Override, RosterRecord)
 _TOKENS = select(RotationRevision.__table__.c.rotation_id, RotationRevision.__table__.c.revision)
+# The same read as SQL for psycopg alone (the ack path's asyncio pool; no parameters).
+TOKENS_SQL = str(_TOKENS.compile(dialect=postgresql.dialect()))
 
 
 def revisions(session: OrmSession) -> dict[str, str]:

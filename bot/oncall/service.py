@@ -34,6 +34,7 @@ from bot.oncall.lookup import (
     timeline,
     upcoming_shifts,
     who_is_on_call,
+    who_is_on_call_cached,
     who_is_on_call_each,
 )
 from bot.oncall.models import HandoffNote
@@ -104,6 +105,7 @@ __all__ = [
     "timeline",
     "upcoming_shifts",
     "who_is_on_call",
+    "who_is_on_call_cached",
     "who_is_on_call_each",
 ]
 
