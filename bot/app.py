@@ -32,6 +32,7 @@ from bot.intake import (
     ParsedRequest,
     QuietReplays,
     RefusedRequest,
+    copy_replays_lightly,
     parse_body,
     retry_number,
     verify_signature,
@@ -98,6 +99,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
         raise_error_for_unhandled_request=False,
     )
     app.listener_runner.lazy_listener_runner = InboxLazyRunner(log)
+    copy_replays_lightly(app.listener_runner)
     app.logger.addFilter(QuietReplays())
     worker = InboxWorker(runtime.db, runtime.clock, app.dispatch, executor=listener_executor)
     worker.after_work.append(runtime.outbox.wake)

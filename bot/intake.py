@@ -24,9 +24,10 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt import Ack, BoltRequest, BoltResponse
 from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.listener.thread_runner import ThreadListenerRunner
 from slack_bolt.request.internals import build_context
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.signature import SignatureVerifier
@@ -162,6 +163,32 @@ class InboxLazyRunner(LazyListenerRunner):
                 this_func=function,
             )
         )
+
+
+def copy_replays_lightly(runner: ThreadListenerRunner) -> None:
+    """Bolt hands each lazy function a deep copy of the request (`create_copy`): the body, and
+    the context's WebClient, respond and say, copied for every stored request's work (a fifth
+    of a page press's work in the worker). A replayed `ParsedRequest` runs its lazy function at
+    once in the same thread (InboxLazyRunner) and is dropped after, so its copy shares the
+    parsed body and those helpers; it gets its own context and its own `ack`, as a deep copy
+    would. Other requests keep Bolt's copy. Bolt has no hook for this: its private
+    `_build_lazy_request` is replaced (tests/test_intake.py fails if Bolt stops calling it)."""
+    deep = runner._build_lazy_request
+
+    def build_lazy_request(request: BoltRequest, lazy_func_name: str) -> BoltRequest:
+        if not (isinstance(request, ParsedRequest) and request.context.get(REPLAY)):
+            return deep(request, lazy_func_name)
+        copied = request.to_copyable()
+        copied.context["ack"] = Ack()
+        copied.lazy_only = True
+        copied.lazy_function_name = lazy_func_name
+        copied.context["listener_runner"] = runner
+        for name in ("get_thread_context", "save_thread_context"):  # not copyable, as in Bolt's
+            if request.context.get(name) is not None:
+                copied.context[name] = request.context[name]
+        return copied
+
+    runner._build_lazy_request = build_lazy_request  # type: ignore[method-assign]
 
 
 _ack_path = threading.local()  # the stored request the thread is answering: (worker, key)

@@ -16,7 +16,7 @@ from bot.app import inbox_worker
 from bot.demo.driver import sign
 from bot.demo.world import SIGNING_SECRET
 from bot.inbox import DONE, PENDING, InboxEvent, accept
-from bot.intake import MAX_BODY_BYTES, InboxWorker, InlineExecutor
+from bot.intake import MAX_BODY_BYTES, REPLAY, InboxWorker, InlineExecutor
 from bot.paging.models import Page
 from bot.support.models import Ticket
 from tests.paging_samples import alertmanager_body
@@ -290,3 +290,31 @@ def test_the_work_phase_of_an_interaction_is_not_logged_as_unhandled(world, capl
         world.slack.command("/oncall", "help", "U0ENG00001")
     assert "/oncall schedule" in world.last_response()["text"]
     assert not [r for r in caplog.records if "Unhandled request" in r.getMessage()]
+
+
+def test_a_replay_hands_its_lazy_function_the_parsed_request_without_a_deep_copy(
+    world, monkeypatch
+):
+    """The work of a stored request gets its own context and `ack` but shares the parsed body
+    and the context's client and respond (copy_replays_lightly); Bolt builds each lazy
+    function's request through `_build_lazy_request`, which that replaces."""
+    runner = world.bolt.listener_runner
+    light = runner._build_lazy_request
+    built: list[tuple[Any, Any]] = []
+
+    def spy(request: Any, name: str) -> Any:
+        copied = light(request, name)
+        built.append((request, copied))
+        return copied
+
+    monkeypatch.setattr(runner, "_build_lazy_request", spy)
+    world.slack.command("/oncall", "schedule infra-oncall 1", user=PRIMARY)
+    assert "Upcoming infra-oncall shifts" in world.last_response()["text"]
+    assert len(built) == 1, "Bolt no longer builds lazy requests through _build_lazy_request"
+    original, copied = built[0]
+    assert copied.body is original.body and copied.body["command"] == "/oncall"
+    assert copied.context is not original.context
+    assert copied.context["ack"] is not original.context["ack"]
+    assert copied.context["client"] is original.context["client"]
+    assert copied.context.get(REPLAY) and copied.lazy_only
+    assert copied.context["listener_runner"] is runner
