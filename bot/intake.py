@@ -167,8 +167,8 @@ class InboxLazyRunner(LazyListenerRunner):
 
 def copy_replays_lightly(runner: ThreadListenerRunner) -> None:
     """Bolt hands each lazy function a deep copy of the request (`create_copy`): the body, and
-    the context's WebClient, respond and say, copied for every stored request's work (a fifth
-    of a page press's work in the worker). A replayed `ParsedRequest` runs its lazy function at
+    the context's WebClient, respond and say, copied for every stored request's work (a
+    quarter of the Python calls of a second page press's work in the worker). A replayed `ParsedRequest` runs its lazy function at
     once in the same thread (InboxLazyRunner) and is dropped after, so its copy shares the
     parsed body and those helpers; it gets its own context and its own `ack`, as a deep copy
     would. Other requests keep Bolt's copy. Bolt has no hook for this: its private

@@ -165,15 +165,27 @@ def _key_for(
     return (*_config_key(org, rotation_id), tokens.get(rotation_id), database)
 
 
-def _wanted(org: OrgConfig, rotation_ids: Iterable[str]) -> dict[str, None]:
-    """The rotations and their secondaries, in order, once each."""
+def _cached(
+    org: OrgConfig, rotation_ids: Iterable[str], key_of: Callable[[str], tuple[Any, ...]]
+) -> tuple[dict[str, RotationTimeline], dict[str, tuple[Any, ...]]]:
+    """The rotations and their secondaries (in order, once each) whose timeline is cached for
+    `key_of(rotation_id)`, and the key of each that is not."""
     wanted: dict[str, None] = {}
     for rotation_id in rotation_ids:
         wanted[rotation_id] = None
         secondary = org.rotation(rotation_id).secondary
         if secondary is not None:
             wanted[secondary] = None
-    return wanted
+    lines: dict[str, RotationTimeline] = {}
+    stale: dict[str, tuple[Any, ...]] = {}
+    for rotation_id in wanted:
+        key = key_of(rotation_id)
+        line = STORE.get(rotation_id, key)
+        if line is None:
+            stale[rotation_id] = key
+        else:
+            lines[rotation_id] = line
+    return lines, stale
 
 
 def prepare(
@@ -181,16 +193,7 @@ def prepare(
 ) -> dict[str, RotationTimeline]:
     """The current timeline of each rotation and of its secondary, building the stale ones
     with one query per kind (roster records, overrides) for all of them."""
-    wanted = _wanted(org, rotation_ids)
-    lines: dict[str, RotationTimeline] = {}
-    stale: dict[str, tuple[Any, ...]] = {}
-    for rotation_id in wanted:
-        key = _key(session, org, rotation_id)
-        line = STORE.get(rotation_id, key)
-        if line is None:
-            stale[rotation_id] = key
-        else:
-            lines[rotation_id] = line
+    lines, stale = _cached(org, rotation_ids, lambda one: _key(session, org, one))
     if stale:
         records = roster_records(session, stale)
         covers = _covers(session, list(stale))
@@ -258,12 +261,9 @@ def who_is_on_call_cached(
     """`who_is_on_call_each` from this process's timelines alone, given the revision `tokens`
     read from `database`: None when any timeline it needs is not cached for them (building one
     takes queries and CPU, which is work for a thread, not for an answer on the event loop)."""
-    lines: dict[str, RotationTimeline] = {}
-    for rotation_id in _wanted(org, rotation_ids):
-        line = STORE.get(rotation_id, _key_for(org, rotation_id, tokens, database))
-        if line is None:
-            return None
-        lines[rotation_id] = line
+    lines, stale = _cached(org, rotation_ids, lambda one: _key_for(org, one, tokens, database))
+    if stale:
+        return None
     at = as_utc(at)
     return [_holder(org, one, at, lines.__getitem__).at(at) for one in rotation_ids]
 
