@@ -22,7 +22,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
 from slack_bolt import Ack, BoltRequest, BoltResponse
 from slack_bolt.kwargs_injection import build_required_kwargs
@@ -37,6 +36,7 @@ from sqlalchemy.engine import Engine
 from bot import inbox
 from bot.clock import Clock
 from bot.db import Database
+from bot.forms import parse_form
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +107,7 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise RefusedRequest(400, "the JSON body is not an object")
         return body
-    form = dict(parse_qsl(text, keep_blank_values=True))
+    form = dict(parse_form(text))
     if "payload" in form:
         body = _json(form["payload"])
         if not isinstance(body, dict):
