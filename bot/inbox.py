@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Column, Text, or_, update
+from sqlalchemy import JSON, Column, String, Text, bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
@@ -144,20 +144,28 @@ def _accept_statement(db: Database) -> Any:
     return statement
 
 
+# The worker's statements, built once with their values bound at each call: building an ORM
+# UPDATE and its cache key anew cost about 0.4 ms of CPU per stored request, a tenth of its work.
+_KEY = bindparam("the_key", type_=String)
+_TOKEN = bindparam("the_token", type_=String)
+_NOW = bindparam("now", type_=UTCDateTime)
+_UNTIL = bindparam("until", type_=UTCDateTime)
+_DONE_AT_ONCE = (
+    update(InboxEvent)
+    .where(
+        col(InboxEvent.key) == _KEY,
+        col(InboxEvent.status) == PENDING,
+        col(InboxEvent.lease_token).is_(None),
+    )
+    .values(status=DONE, done_at=_NOW, lease_until=None, body=None)
+)
+
+
 def done_at_once(db: Database, key: str, now: datetime) -> bool:
     """Mark a stored request done whose whole work ran before its answer (a listener that answers
     at once), unless someone has claimed it: one statement instead of a replay that does
     nothing."""
-    changed = db.execute_alone(
-        update(InboxEvent)
-        .where(
-            col(InboxEvent.key) == key,
-            col(InboxEvent.status) == PENDING,
-            col(InboxEvent.lease_token).is_(None),
-        )
-        .values(status=DONE, done_at=now, lease_until=None, body=None)
-    )
-    return changed == 1
+    return db.execute_alone(_DONE_AT_ONCE, {"the_key": key, "now": now}) == 1
 
 
 def record(db: Database, kind: str, key: str, now: datetime, retry_num: int = 0) -> bool:
@@ -190,20 +198,14 @@ class Claimed(NamedTuple):
     attempts: int
 
 
-def claim(
-    db: Database, key: str, now: datetime, lease: timedelta, *, mine: bool = False
-) -> tuple[str, Claimed] | None:
-    """Take the row for `lease` by compare-and-set, reading it in the same statement (one round
-    trip). The receiver (`mine`) may take it during its head start; anyone may take it once the
-    lease has run out. Returns (token, what the work needs) or None."""
-    token = uuid.uuid4().hex
-    free = col(InboxEvent.lease_until) <= now
+def _claim_statement(*, mine: bool) -> Any:
+    free = col(InboxEvent.lease_until) <= _NOW
     if mine:
         free = or_(col(InboxEvent.lease_token).is_(None), free)
-    taken = db.returning_alone(
+    return (
         update(InboxEvent)
-        .where(col(InboxEvent.key) == key, col(InboxEvent.status) == PENDING, free)
-        .values(lease_token=token, lease_until=now + lease, attempts=InboxEvent.attempts + 1)
+        .where(col(InboxEvent.key) == _KEY, col(InboxEvent.status) == PENDING, free)
+        .values(lease_token=_TOKEN, lease_until=_UNTIL, attempts=InboxEvent.attempts + 1)
         .returning(
             col(InboxEvent.kind),
             col(InboxEvent.body),
@@ -211,17 +213,32 @@ def claim(
             col(InboxEvent.attempts),
         )
     )
+
+
+_CLAIM = {mine: _claim_statement(mine=mine) for mine in (False, True)}
+_FINISH = (
+    update(InboxEvent)
+    .where(col(InboxEvent.key) == _KEY, col(InboxEvent.lease_token) == _TOKEN)
+    .values(status=DONE, done_at=_NOW, lease_until=None, body=None)
+)
+
+
+def claim(
+    db: Database, key: str, now: datetime, lease: timedelta, *, mine: bool = False
+) -> tuple[str, Claimed] | None:
+    """Take the row for `lease` by compare-and-set, reading it in the same statement (one round
+    trip). The receiver (`mine`) may take it during its head start; anyone may take it once the
+    lease has run out. Returns (token, what the work needs) or None."""
+    token = uuid.uuid4().hex
+    taken = db.returning_alone(
+        _CLAIM[mine], {"the_key": key, "now": now, "the_token": token, "until": now + lease}
+    )
     return None if taken is None else (token, Claimed(*taken))
 
 
 def finish(db: Database, key: str, token: str, now: datetime) -> bool:
     """Mark the work done; False when the lease was lost (someone else took the row over)."""
-    done = db.execute_alone(
-        update(InboxEvent)
-        .where(col(InboxEvent.key) == key, col(InboxEvent.lease_token) == token)
-        .values(status=DONE, done_at=now, lease_until=None, body=None)
-    )
-    return done == 1
+    return db.execute_alone(_FINISH, {"the_key": key, "the_token": token, "now": now}) == 1
 
 
 def retry_later(
