@@ -285,9 +285,13 @@ def register(app: App, runtime: Runtime) -> None:
     @friendly_errors
     def acknowledge(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
+        page_id, user = _page_id(body), body["user"]["id"]
         try:
+            # Most presses in an incident come after the first: each is refused from reads
+            # alone, without a pinged connection and a write transaction opened for nothing.
+            runtime.db.read(lambda s: lifecycle.check_acknowledge(runtime, s, page_id, user))
             with runtime.db.session() as session:
-                lifecycle.acknowledge(runtime, session, _page_id(body), body["user"]["id"])
+                lifecycle.acknowledge(runtime, session, page_id, user)
         except lifecycle.PageConflict as exc:
             ephemeral(respond, conflict_text(exc))
 

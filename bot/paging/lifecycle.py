@@ -50,14 +50,22 @@ if TYPE_CHECKING:
 RESPONSE_LISTENERS = "paging.response_listeners"
 
 
-def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
-    now = runtime.clock.now()
+def check_acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
+    """What `acknowledge` checks before it writes, from reads alone: the page, or the refusal
+    (no such page, a person who may not, a page acknowledged or resolved already). A session
+    that only reads can answer a second press with it, without a write transaction."""
     seen = get_page(session, page_id)
     require_responder(runtime, session, seen, user_id, ACKNOWLEDGE)
     if seen.status not in allowed_from(ACKNOWLEDGE):
         # A second press, or one after the resolve: answered from the read (the compare-and-set
-        # below is what decides a race between two first presses).
+        # in `acknowledge` is what decides a race between two first presses).
         raise _why_not(runtime, seen, ACKNOWLEDGE)
+    return seen
+
+
+def acknowledge(runtime: Runtime, session: Session, page_id: int, user_id: str) -> Page:
+    now = runtime.clock.now()
+    check_acknowledge(runtime, session, page_id, user_id)
     cancel_escalation(session, page_id)  # timers before the page: the scheduler's lock order
     claimed = session.exec(
         update(Page)
