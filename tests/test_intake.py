@@ -10,13 +10,25 @@ from concurrent.futures import Executor, Future
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from bot.app import inbox_worker
 from bot.demo.driver import sign
 from bot.demo.world import SIGNING_SECRET
 from bot.inbox import DONE, PENDING, InboxEvent, accept
-from bot.intake import MAX_BODY_BYTES, REPLAY, InboxWorker, InlineExecutor
+from bot.intake import (
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    REPLAY,
+    InboxWorker,
+    InlineExecutor,
+    RefusedRequest,
+    _depth,
+    parse_body,
+)
 from bot.paging.models import Page
 from bot.support.models import Ticket
 from tests.paging_samples import alertmanager_body
@@ -88,6 +100,36 @@ def test_deeply_nested_json_is_refused_with_a_400(world):
         response = world.http.post("/slack/events", content=body, headers=signed_headers(body))
         assert response.status_code == 400
         assert "nested" in response.json()["error"]
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 1
+
+
+JSON = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON, st.integers(0, MAX_JSON_DEPTH + 2))
+def test_the_nesting_limit_counts_as_a_recursive_walk_does(value, wrap):
+    for _ in range(wrap):
+        value = {"x": [value]} if wrap % 2 else [value]
+    depth = _nesting(value)
+    assert _depth(value) == min(depth, MAX_JSON_DEPTH + 1)
+    text = json.dumps({"type": "event_callback", "x": value})
+    if depth + 1 <= MAX_JSON_DEPTH:
+        assert parse_body(text.encode(), "application/json")["x"] == value
+    else:
+        with pytest.raises(RefusedRequest, match="nested too deeply"):
+            parse_body(text.encode(), "application/json")
 
 
 def test_a_huge_body_is_refused_before_its_signature_or_content_is_read(world):
