@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -51,10 +51,14 @@ SUMMARY_LIMIT = 300
 # ---- reading -------------------------------------------------------------------------------
 
 
+# Built once (its cache key too): every press and every edit of a page reads it by id.
+_PAGE_BY_ID = (
+    select(Page).where(Page.id == bindparam("page_id")).execution_options(populate_existing=True)
+)
+
+
 def get_page(session: Session, page_id: int) -> Page:
-    page = session.exec(
-        select(Page).where(Page.id == page_id).execution_options(populate_existing=True)
-    ).first()
+    page = session.exec(_PAGE_BY_ID, params={"page_id": page_id}).first()
     if page is None:
         raise NotFound(f"There is no page #{page_id}.")
     return page
