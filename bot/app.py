@@ -33,6 +33,7 @@ from bot.intake import (
     QuietReplays,
     RefusedRequest,
     copy_replays_lightly,
+    end_replays_at_their_listener,
     parse_body,
     retry_number,
     verify_signature,
@@ -100,6 +101,7 @@ def build_bolt_app(runtime: Runtime, *, listener_executor: Executor | None = Non
     )
     app.listener_runner.lazy_listener_runner = InboxLazyRunner(log)
     copy_replays_lightly(app.listener_runner)
+    end_replays_at_their_listener(app.listener_runner)
     app.logger.addFilter(QuietReplays())
     worker = InboxWorker(runtime.db, runtime.clock, app.dispatch, executor=listener_executor)
     worker.after_work.append(runtime.outbox.wake)

@@ -195,6 +195,30 @@ def copy_replays_lightly(runner: ThreadListenerRunner) -> None:
     runner._build_lazy_request = build_lazy_request  # type: ignore[method-assign]
 
 
+def end_replays_at_their_listener(runner: ThreadListenerRunner) -> None:
+    """Bolt runs a lazy-only request's lazy functions and then answers nothing (no ack ran), so
+    its dispatch goes on asking every later listener and ends in "Unhandled request": for a
+    stored request's work, about sixty listeners asked after the one that did it, and the
+    warning built with the body, on every second page press. The work of a stored request ends
+    at the listener that did it, as its answer did: a 200 once the lazy functions have run (an
+    exception in one still reaches the dispatcher, and the row is retried)."""
+    run = runner.run
+
+    def run_to_the_end(
+        request: BoltRequest,
+        response: BoltResponse,
+        listener_name: str,
+        listener: Any,
+        starting_time: float | None = None,
+    ) -> BoltResponse | None:
+        answered = run(request, response, listener_name, listener, starting_time)
+        if answered is None and request.lazy_only and request.context.get(REPLAY):
+            return BoltResponse(status=200, body="")
+        return answered
+
+    runner.run = run_to_the_end  # type: ignore[method-assign]
+
+
 _ack_path = threading.local()  # the stored request the thread is answering: (worker, key)
 _replay = threading.local()  # set while the thread dispatches a stored request's work
 

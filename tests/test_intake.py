@@ -3,6 +3,7 @@ the store, after a failure or a crash too; refusals come before any parsing."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -32,7 +33,7 @@ from bot.intake import (
 from bot.paging.models import Page
 from bot.support.models import Ticket
 from tests.paging_samples import alertmanager_body
-from tests.test_paging import PRIMARY, send
+from tests.test_paging import INFRA, PRIMARY, pages_in, send
 
 HELP = "C0HELP00001"
 APP_DEV = "U0APP00001"
@@ -360,3 +361,35 @@ def test_a_replay_hands_its_lazy_function_the_parsed_request_without_a_deep_copy
     assert copied.context["client"] is original.context["client"]
     assert copied.context.get(REPLAY) and copied.lazy_only
     assert copied.context["listener_runner"] is runner
+
+
+def test_the_work_of_a_stored_request_ends_at_the_listener_that_does_it(world, monkeypatch):
+    """Bolt would go on asking every later listener after a lazy-only request's work, and end in
+    its unhandled-request warning (end_replays_at_their_listener)."""
+    from slack_bolt import App
+    from slack_bolt.listener.listener import Listener
+
+    send(world, "alertmanager", alertmanager_body())
+    post = copy.deepcopy(pages_in(world, INFRA)[0])  # as a second reader still sees it
+    world.slack.press(post, "page.acknowledge", PRIMARY)
+    asked: list[Any] = []
+    unhandled: list[Any] = []
+    matches = Listener.matches
+
+    def counted(self: Listener, **kwargs: Any) -> bool:
+        asked.append(self)
+        return matches(self, **kwargs)
+
+    monkeypatch.setattr(Listener, "matches", counted)
+    monkeypatch.setattr(
+        App, "_handle_unmatched_requests", lambda _, req, resp: unhandled.append(req)
+    )
+    world.slack.press(post, "page.acknowledge", "U0ENG00004")
+    assert "already acknowledged" in world.last_response()["text"]
+    # The answer was made without Bolt (a plain ack); the work asked the listeners in order up
+    # to the one that took the request, and no further.
+    listeners = world.bolt._listeners
+    position = listeners.index(asked[-1])
+    assert asked == listeners[: position + 1]
+    assert position < len(listeners) - 1  # there are later listeners, and they were not asked
+    assert unhandled == []
