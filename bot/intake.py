@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,8 @@ T = TypeVar("T")
 # below this. Anything larger is refused before it is read.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 48
+# How much lower the work of stored requests runs than the answers to Slack (nice levels).
+BACKGROUND_NICE = 10
 REPLAY = "opsbot_replay"  # context key: this dispatch is the work phase of a stored request
 
 
@@ -219,6 +222,21 @@ def end_replays_at_their_listener(runner: ThreadListenerRunner) -> None:
     runner.run = run_to_the_end  # type: ignore[method-assign]
 
 
+def lower_this_thread(by: int = BACKGROUND_NICE) -> None:
+    """Run the calling thread `by` nice levels below where it runs now (at most 19). On Linux a
+    thread has its own nice value: when an answer's thread wakes (a request, the database's
+    reply), the kernel gives it a core before the work of stored requests of the same process.
+    Elsewhere nothing changes (setpriority would name a process, not a thread)."""
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, now + by))
+    except OSError as exc:  # a sandbox that forbids it: the work runs as before
+        log.info("could not lower the priority of %s: %s", threading.current_thread().name, exc)
+
+
 _ack_path = threading.local()  # the stored request the thread is answering: (worker, key)
 _replay = threading.local()  # set while the thread dispatches a stored request's work
 
@@ -360,7 +378,9 @@ class InboxWorker:
         db.watch_engines(self.priority.install)
         # Work is CPU-bound Python: more threads than two only contend for the GIL (and with the
         # answers to Slack), they do not finish sooner.
-        self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="opsbot-inbox")
+        self.executor = executor or ThreadPoolExecutor(
+            2, thread_name_prefix="opsbot-inbox", initializer=lower_this_thread
+        )
         self.after_work: list[Callable[[], None]] = []
         # `serve --ack-only`: this process answers and stores; `opsbot worker` processes do the
         # work (no head start, nothing submitted here, no sweep).
@@ -507,6 +527,7 @@ class InboxWorker:
         self._thread.start()
 
     def _loop(self) -> None:
+        lower_this_thread()
         failures = 0
         while not self._stop.is_set():
             done = 0

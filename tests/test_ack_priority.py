@@ -3,6 +3,8 @@ of the same process held back (briefly) while an answer to Slack is being made."
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -11,7 +13,7 @@ from sqlalchemy import text
 
 from bot.db import Database
 from bot.inbox import DONE, PENDING, accept
-from bot.intake import AckPriority
+from bot.intake import BACKGROUND_NICE, AckPriority, InboxWorker
 from tests.harness import terminate_connections
 
 NOW = datetime(2026, 11, 16, 14, 30, tzinfo=UTC)
@@ -158,3 +160,25 @@ def test_a_repeat_of_finished_work_reports_done(db):
         row.status = DONE
     repeat = accept(db, "command", "command:t1", NOW)
     assert (repeat.new, repeat.status) == (False, DONE)
+
+
+# ---- the kernel's share ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice is Linux's")
+def test_the_work_of_stored_requests_runs_at_a_lower_priority_than_the_answers(db):
+    """The inbox's threads run BACKGROUND_NICE levels below the process's other threads, so a
+    waking answer gets a core first; the thread that answers keeps its priority."""
+    from bot.clock import SystemClock
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    worker = InboxWorker(db, SystemClock(), lambda request: None)
+    try:
+        mine = nice()
+        theirs = worker.executor.submit(nice).result(timeout=10)
+    finally:
+        worker.stop()
+    assert theirs == min(19, mine + BACKGROUND_NICE)
+    assert nice() == mine
