@@ -11,9 +11,12 @@ change even in a noisy hour. Each app gets OPSBOT_BENCH_ANSWERS requests (defaul
 (user + system, from /proc) is divided by their number. opsbot runs as `serve --ack-only` beside
 an `opsbot worker`, which is stopped (SIGSTOP) while the answers are counted: the figure is the
 answering process's alone, and the worker's work is not in it. "wall" is the mean time from
-sending a request to its answer, one at a time. Same processes, requests and fake Slack as the
-latency benchmark; the database is PostgreSQL when configured, else SQLite (the latency
-benchmark's backend list, OPSBOT_BENCH_BACKENDS, picks).
+sending a request to its answer, one at a time. The worker is then let go, and "work cpu" is
+its CPU time until it has done the work of every request opsbot stored meanwhile, divided by
+their number: the work of one stored request (its claim, Bolt's replay, the listener, its reply
+and the row marked done); "-" for a request that stores nothing. Same processes, requests and
+fake Slack as the latency benchmark; the database is PostgreSQL when configured, else SQLite
+(the latency benchmark's backend list, OPSBOT_BENCH_BACKENDS, picks).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tests.bench.test_ack_latency import (
     fake_slack,  # noqa: F401 (a fixture)
     open_page,
     serve_opsbot,
+    stored,
 )
 
 ANSWERS = int(os.environ.get("OPSBOT_BENCH_ANSWERS", "2000"))
@@ -82,19 +86,28 @@ def test_cpu_per_answer_against_a_bare_bolt_app(fake_slack, bare, tmp_path):  # 
                 os.kill(worker.process.pid, signal.SIGSTOP)
                 try:
                     bare_cpu, bare_wall = per_answer(bare, requests, kind)
+                    before = stored(db)
                     opsbot_cpu, opsbot_wall = per_answer(serve, requests, kind)
+                    work = stored(db) - before
+                    worker_before = cpu_seconds(worker.process.pid)
                 finally:
                     os.kill(worker.process.pid, signal.SIGCONT)
-                rows.append((backend, kind, bare_cpu, opsbot_cpu, bare_wall, opsbot_wall))
+                drain(db)  # the work of what was just answered, and nothing else
+                worker_cpu = cpu_seconds(worker.process.pid) - worker_before
+                work_cpu = 1000 * worker_cpu / work if work else None
+                rows.append((backend, kind, bare_cpu, opsbot_cpu, bare_wall, opsbot_wall, work_cpu))
         finally:
             opsbot.stop()
             db.dispose()
     print()
     print(f"CPU per answer (ms), {ANSWERS} answers in a row, serve --ack-only")
-    print("backend     request      bare cpu  opsbot cpu  ratio  bare wall  opsbot wall  ratio")
-    for backend, kind, bare_cpu, opsbot_cpu, bare_wall, opsbot_wall in rows:
+    print(
+        "backend     request      bare cpu  opsbot cpu  ratio  bare wall  opsbot wall  ratio"
+        "  work cpu"
+    )
+    for backend, kind, bare_cpu, opsbot_cpu, bare_wall, opsbot_wall, work_cpu in rows:
         print(
             f"{backend:<11} {kind:<12} {bare_cpu:8.3f}  {opsbot_cpu:10.3f}"
             f"  {opsbot_cpu / bare_cpu:5.2f}  {bare_wall:9.3f}  {opsbot_wall:11.3f}"
-            f"  {opsbot_wall / bare_wall:5.2f}"
+            f"  {opsbot_wall / bare_wall:5.2f}  {'-' if work_cpu is None else f'{work_cpu:8.3f}'}"
         )
