@@ -242,8 +242,10 @@ _replay = threading.local()  # set while the thread dispatches a stored request'
 
 
 class QuietReplays(logging.Filter):
-    """Bolt logs "Unhandled request" (with a listener it suggests writing) after the work
-    phase of an interaction, which runs only the listener's lazy part and so answers nothing."""
+    """Bolt logs "Unhandled request" (with a listener it suggests writing) when it works a
+    stored event that no listener takes: every event is stored and answered before a listener
+    is asked, so the ack path never logs it for such an event, and neither does its work. (The
+    work of an interaction ends at its listener: `end_replays_at_their_listener`.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
